@@ -1,0 +1,199 @@
+"""upfirdn2d: upsample, pad, FIR-filter and downsample a batch of 2-D images.
+
+Semantics are those of `upfirdn2d` in NVlabs stylegan2-ada-pytorch, so numbers match for the
+same arguments. For each channel of an NCHW tensor, in this order:
+
+1. upsample by inserting ``up - 1`` zeros after every pixel (size ``H*upy`` x ``W*upx``);
+2. pad with zeros, ``padding = (x0, x1, y0, y1)`` pixels of the upsampled image; negative
+   values crop;
+3. convolve ("valid") with the FIR filter ``f`` times ``gain``. With ``flip_filter=False``
+   this is a true convolution (the filter is flipped relative to cross-correlation); with
+   ``flip_filter=True`` it is a cross-correlation;
+4. keep every ``down``-th pixel, starting with the first.
+
+Output size per axis: ``(in*up + pad0 + pad1 - taps) // down + 1``.
+
+A 1-D filter of n taps is separable: it filters rows and columns with the same taps (the
+2-D filter is its outer product). A 2-D filter ``[fh, fw]`` is used as is.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .build import resolve_impl
+
+
+def _parse_scaling(value, name):
+    if isinstance(value, (int, np.integer)):
+        value = (int(value), int(value))
+    if not (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, np.integer)) for v in value)):
+        raise ValueError(f"{name} must be an int or an (x, y) pair of ints, got {value!r}")
+    sx, sy = (int(v) for v in value)
+    if sx < 1 or sy < 1:
+        raise ValueError(f"{name} factors must be >= 1, got {value!r}")
+    return sx, sy
+
+
+def _parse_padding(padding):
+    if isinstance(padding, (int, np.integer)):
+        padding = (int(padding), int(padding))
+    if not (isinstance(padding, (list, tuple)) and len(padding) in (2, 4)
+            and all(isinstance(v, (int, np.integer)) for v in padding)):
+        raise ValueError(f"padding must be an int, (x, y) or (x0, x1, y0, y1) ints, got {padding!r}")
+    if len(padding) == 2:
+        px, py = padding
+        padding = (px, px, py, py)
+    return tuple(int(v) for v in padding)
+
+
+def _filter_size(f):
+    """(width, height) in taps of a 1-D (separable) or 2-D filter; (1, 1) for None."""
+    if f is None:
+        return 1, 1
+    return int(f.shape[-1]), int(f.shape[0])
+
+
+def _check_args(x, f):
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"upfirdn2d expects x of shape [N, C, H, W], got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if f is None:
+        return torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    if not isinstance(f, torch.Tensor) or f.ndim not in (1, 2):
+        raise ValueError("upfirdn2d expects a filter tensor with 1 (separable) or 2 dimensions, got "
+                         f"{f.ndim if isinstance(f, torch.Tensor) else type(f).__name__}")
+    if f.numel() == 0 or not f.dtype.is_floating_point:
+        raise ValueError(f"upfirdn2d filter must be a non-empty floating-point tensor, got {f.dtype} {tuple(f.shape)}")
+    if f.requires_grad:
+        raise ValueError("upfirdn2d filter must not require grad (it is a fixed FIR filter)")
+    return f
+
+
+def _output_size(in_size, up, down, pad0, pad1, taps):
+    return (in_size * up + pad0 + pad1 - taps) // down + 1
+
+
+def setup_filter(f, device=torch.device("cpu"), normalize=True, flip_filter=False, gain=1, separable=None):
+    """Build a float32 FIR filter tensor for `upfirdn2d` from a scalar, list or array.
+
+    A 1-D list of taps stays 1-D (separable) when `separable` is True, or when it is None and
+    there are at least 8 taps; otherwise it becomes the 2-D outer product of itself. A 2-D
+    input stays 2-D. `normalize` scales the filter so its taps sum to 1; `flip_filter` flips
+    it along every axis; `gain` multiplies the effective 2-D filter (a separable filter is
+    scaled by ``sqrt(gain)``, as it is applied once per axis). None means ``[1]``.
+    Returns a tensor of shape [taps] or [fh, fw] on `device`.
+    """
+    if f is None:
+        f = 1
+    f = torch.as_tensor(f, dtype=torch.float32)
+    if f.ndim not in (0, 1, 2) or f.numel() == 0:
+        raise ValueError(f"setup_filter expects a scalar, 1-D or 2-D non-empty filter, got shape {tuple(f.shape)}")
+    if f.ndim == 0:
+        f = f[None]
+    if separable is None:
+        separable = f.ndim == 1 and f.numel() >= 8
+    if f.ndim == 1 and not separable:
+        f = torch.outer(f, f)
+    if f.ndim != (1 if separable else 2):
+        raise ValueError("setup_filter: a 2-D filter cannot be made separable")
+    if normalize:
+        f = f / f.sum()
+    if flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    f = f * (gain ** (f.ndim / 2))
+    return f.to(device=device)
+
+
+def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="auto"):
+    """Upsample, pad, filter and downsample `x` (see the module docstring for the order).
+
+    Args:
+        x: float tensor [N, C, H, W] (any memory format).
+        f: float filter, [taps] (separable) or [fh, fw], or None for identity; not trainable.
+            Build one with `setup_filter`.
+        up: int >= 1 or (upx, upy): zero-insertion upsampling factor.
+        down: int >= 1 or (downx, downy): decimation factor.
+        padding: int, (px, py) or (x0, x1, y0, y1) in pixels of the upsampled image;
+            negative values crop.
+        flip_filter: False for convolution, True for correlation.
+        gain: overall multiplier of the output.
+        impl: 'auto', 'ref' or 'cuda' (the env var ALAE_KERNELS overrides it).
+
+    Returns:
+        [N, C, (H*upy + y0 + y1 - fh) // downy + 1, (W*upx + x0 + x1 - fw) // downx + 1],
+        dtype of x. Differentiable twice with respect to x.
+    """
+    f = _check_args(x, f)
+    upx, upy = _parse_scaling(up, "up")
+    downx, downy = _parse_scaling(down, "down")
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    fw, fh = _filter_size(f)
+    out_h = _output_size(x.shape[2], upy, downy, pady0, pady1, fh)
+    out_w = _output_size(x.shape[3], upx, downx, padx0, padx1, fw)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"upfirdn2d output would be empty ({out_h}x{out_w}) for input {tuple(x.shape)}, "
+                         f"filter {tuple(f.shape)}, up={up}, down={down}, padding={padding}")
+    resolve_impl(impl, x)
+    return _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain)
+
+
+def _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain):
+    """Pure PyTorch reference: zero insertion, pad/crop, depthwise conv2d, strided decimation."""
+    n, c, h, w = x.shape
+    # Zero-insertion upsampling: append up-1 zeros after every pixel along each axis.
+    if upx > 1 or upy > 1:
+        x = x.reshape(n, c, h, 1, w, 1)
+        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+        x = x.reshape(n, c, h * upy, w * upx)
+    # Pad with zeros, then crop for negative padding.
+    x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
+    x = x[:, :, max(-pady0, 0): x.shape[2] - max(-pady1, 0), max(-padx0, 0): x.shape[3] - max(-padx1, 0)]
+    # conv2d correlates, so a true convolution flips the filter.
+    f = (f * (gain ** (f.ndim / 2))).to(x.dtype)
+    if not flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    # Depthwise convolution; decimation is the convolution's stride.
+    if f.ndim == 2:
+        weight = f[None, None].expand(c, 1, *f.shape)
+        return F.conv2d(x, weight, stride=(downy, downx), groups=c)
+    x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, -1), stride=(1, downx), groups=c)
+    return F.conv2d(x, f[None, None, :, None].expand(c, 1, -1, 1), stride=(downy, 1), groups=c)
+
+
+def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto"):
+    """Filter `x` with `f`, keeping its size when padding=0 (odd or even taps).
+
+    `padding` (int, (x, y) or (x0, x1, y0, y1)) adds to the size-preserving padding.
+    Returns [N, C, H + y0 + y1, W + x0 + x1].
+    """
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    fw, fh = _filter_size(f)
+    p = [padx0 + fw // 2, padx1 + (fw - 1) // 2, pady0 + fh // 2, pady1 + (fh - 1) // 2]
+    return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl="auto"):
+    """Upsample `x` by `up` with interpolation filter `f`, preserving the mean (gain*upx*upy).
+
+    With padding=0 returns [N, C, H*upy, W*upx]; `padding` adds to that as in `filter2d`.
+    """
+    upx, upy = _parse_scaling(up, "up")
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    fw, fh = _filter_size(f)
+    p = [padx0 + (fw + upx - 1) // 2, padx1 + (fw - upx) // 2,
+         pady0 + (fh + upy - 1) // 2, pady1 + (fh - upy) // 2]
+    return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
+
+
+def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl="auto"):
+    """Downsample `x` by `down` after filtering with `f` (anti-aliasing).
+
+    With padding=0 and sizes divisible by `down` returns [N, C, H//downy, W//downx].
+    """
+    downx, downy = _parse_scaling(down, "down")
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    fw, fh = _filter_size(f)
+    p = [padx0 + (fw - downx + 1) // 2, padx1 + (fw - downx) // 2,
+         pady0 + (fh - downy + 1) // 2, pady1 + (fh - downy) // 2]
+    return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
