@@ -1,0 +1,294 @@
+"""Run configuration: a dataclass schema, YAML loading, `key=value` overrides, validation.
+
+A config is data: `configs/NAME.yaml` (installed as `alae.configs`) or any YAML path. Loading
+validates every field and raises `ConfigError` naming the field (`train.batch_per_lod`), never
+a traceback from deep inside the training loop. Defaults that come from the paper or the
+original ALAE code (podgorskiy/ALAE, configs/ffhq.yaml) say so beside them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file, key or value is wrong; the message names the field."""
+
+
+@dataclass
+class ModelConfig:
+    """The four networks. Resolutions run 4, 8, ..., `resolution`; `channels[i]` is the width at 4·2^i."""
+
+    resolution: int = 1024
+    channels: list[int] = field(default_factory=lambda: [512, 512, 512, 512, 256, 128, 64, 32, 16])  # original ffhq
+    image_channels: int = 3
+    latent_dim: int = 512
+    mapping_layers: int = 8  # original: MAPPING_LAYERS 8
+    mapping_lr_mul: float = 0.1  # original F
+    discriminator_layers: int = 3  # original D: 512→512→512→1024
+    discriminator_outputs: int = 1024  # original emits 2·latent outputs and uses the first; 1 is the clean variant
+    discriminator_activation: str = "linear"  # original: no activation between D's layers; "lrelu" adds LeakyReLU 0.2
+    discriminator_lr_mul: float = 0.1  # original D
+    fused_scale_resolution: int = 128  # original: fused stride-2 (transposed) convs from 128 px up
+    to_rgb_gain: float = 0.03  # original ToRGB gain
+
+    @property
+    def num_lods(self) -> int:
+        return int(math.log2(self.resolution)) - 1
+
+    @property
+    def num_style_layers(self) -> int:
+        return 2 * self.num_lods
+
+
+@dataclass
+class TrainConfig:
+    """Schedule, losses and optimizers; schedules count images seen (kimg), never epochs."""
+
+    total_kimg: float = 15360.0  # original: 16 epochs of 60k images per fade/stable phase, 9 lods
+    seed: int = 0
+    kimg_fade: float = 480.0  # original: 8 epochs × 60k images per lod fade-in
+    kimg_stable: float = 480.0  # original: 8 epochs × 60k images per lod stable phase
+    batch_per_lod: list[int] = field(default_factory=lambda: [512, 256, 128, 64, 32, 32, 32, 32, 32])  # original, global
+    lr_per_lod: list[float] = field(default_factory=lambda: [0.0015] * 6 + [0.002, 0.003, 0.003])  # original
+    batch_gpu: int = 0  # per-process micro-batch cap for gradient accumulation; 0 = no cap
+    adam_beta1: float = 0.0  # original
+    adam_beta2: float = 0.99  # original
+    adam_eps: float = 1e-8  # original
+    r1_gamma: float = 10.0  # original
+    r1_interval: int = 1  # original applies R1 every D step; >1 = lazy R1 (scaled by the interval)
+    style_mixing_prob: float = 0.9  # original
+    latent_step_updates_mapping: bool = True  # original steps F and G in the latent step; paper: G only (with E)
+    ema_halflife_kimg: float = 10.0  # original
+    w_avg_beta: float = 0.995  # original dlatent_avg_beta
+    truncation_psi: float = 0.7  # original, sampling only
+    truncation_cutoff: int = 8  # original: first 8 style layers
+    loss_scale: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    """Training images: an alae LMDB database path, or `lfw` for the embedded demo faces."""
+
+    path: str = ""
+    mirror: bool = True
+    holdout: int = 32  # images at the end of the database kept out of training, for reconstructions
+    workers: int = 2
+
+
+@dataclass
+class LogConfig:
+    """What the run directory receives and how often."""
+
+    kimg_per_checkpoint: float = 100.0
+    kimg_per_sample: float = 50.0
+    kimg_per_tb: float = 1.0
+    grid_size: int = 8  # samples grid is grid_size × grid_size; reconstructions use grid_size held-out images
+    keep_checkpoints: int = 3
+
+
+@dataclass
+class Config:
+    name: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+def _coerce(value, annotation, where: str):
+    """Check `value` against a field annotation (int, float, bool, str, list[...]) and convert int→float."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {annotation} at {where}")
+
+
+def _build(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {', '.join(where + k for k in unknown)}; valid keys at this level: {', '.join(fields)}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{where}{name}.")
+        else:
+            kwargs[name] = _coerce(value, hint, where + name)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict) -> Config:
+    """Build and validate a Config from nested dicts (missing keys take the defaults)."""
+    cfg = _build(Config, data, "")
+    validate(cfg)
+    return cfg
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def _require(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{where}: {message}")
+
+
+def validate(cfg: Config) -> None:
+    """Check values that types alone cannot: powers of two, lengths, divisibility, ranges."""
+    m, t, d, log = cfg.model, cfg.train, cfg.data, cfg.log
+    _require(_is_power_of_two(m.resolution) and m.resolution >= 4, "model.resolution",
+             f"must be a power of two >= 4, got {m.resolution}")
+    n = m.num_lods
+    _require(len(m.channels) == n, "model.channels",
+             f"needs one width per resolution 4..{m.resolution} ({n} values), got {len(m.channels)}")
+    _require(all(c > 0 for c in m.channels), "model.channels", "widths must be positive")
+    _require(m.image_channels > 0, "model.image_channels", "must be positive")
+    _require(m.latent_dim > 0, "model.latent_dim", "must be positive")
+    _require(m.mapping_layers >= 1, "model.mapping_layers", "must be >= 1")
+    _require(m.discriminator_layers >= 1, "model.discriminator_layers", "must be >= 1")
+    _require(m.discriminator_outputs >= 1, "model.discriminator_outputs", "must be >= 1")
+    _require(m.discriminator_activation in ("linear", "lrelu"), "model.discriminator_activation",
+             f"must be 'linear' or 'lrelu', got {m.discriminator_activation!r}")
+    _require(_is_power_of_two(m.fused_scale_resolution), "model.fused_scale_resolution", "must be a power of two")
+    for name in ("mapping_lr_mul", "discriminator_lr_mul", "to_rgb_gain"):
+        _require(getattr(m, name) > 0, f"model.{name}", "must be positive")
+
+    _require(t.total_kimg > 0, "train.total_kimg", "must be positive")
+    _require(t.kimg_fade >= 0 and t.kimg_stable > 0, "train.kimg_fade/kimg_stable",
+             "fade must be >= 0 and stable > 0")
+    _require(len(t.batch_per_lod) == n, "train.batch_per_lod", f"needs {n} values (one per lod), got {len(t.batch_per_lod)}")
+    _require(len(t.lr_per_lod) == n, "train.lr_per_lod", f"needs {n} values (one per lod), got {len(t.lr_per_lod)}")
+    _require(all(b > 0 for b in t.batch_per_lod), "train.batch_per_lod", "batches must be positive")
+    _require(all(lr > 0 for lr in t.lr_per_lod), "train.lr_per_lod", "learning rates must be positive")
+    _require(t.batch_gpu >= 0, "train.batch_gpu", "must be >= 0 (0 = no cap)")
+    _require(0 <= t.adam_beta1 < 1 and 0 <= t.adam_beta2 < 1, "train.adam_beta1/adam_beta2", "must be in [0, 1)")
+    _require(t.adam_eps > 0, "train.adam_eps", "must be positive")
+    _require(t.r1_gamma >= 0, "train.r1_gamma", "must be >= 0")
+    _require(t.r1_interval >= 1, "train.r1_interval", "must be >= 1")
+    _require(0 <= t.style_mixing_prob <= 1, "train.style_mixing_prob", "must be in [0, 1]")
+    _require(t.ema_halflife_kimg >= 0, "train.ema_halflife_kimg", "must be >= 0")
+    _require(0 <= t.w_avg_beta < 1, "train.w_avg_beta", "must be in [0, 1)")
+    _require(0 <= t.truncation_psi <= 1, "train.truncation_psi", "must be in [0, 1]")
+    _require(0 <= t.truncation_cutoff <= m.num_style_layers, "train.truncation_cutoff",
+             f"must be in [0, {m.num_style_layers}]")
+    _require(t.loss_scale > 0, "train.loss_scale", "must be positive")
+
+    _require(d.holdout >= 1, "data.holdout", "must be >= 1 (held-out images feed the reconstruction grids)")
+    _require(d.workers >= 0, "data.workers", "must be >= 0")
+
+    for name in ("kimg_per_checkpoint", "kimg_per_sample", "kimg_per_tb"):
+        _require(getattr(log, name) > 0, f"log.{name}", "must be positive")
+    _require(log.grid_size >= 1, "log.grid_size", "must be >= 1")
+    _require(log.keep_checkpoints >= 1, "log.keep_checkpoints", "must be >= 1")
+
+
+def check_world_size(cfg: Config, world_size: int) -> None:
+    """Every lod's global batch must split evenly over the ranks (and over the micro-batches)."""
+    for lod, batch in enumerate(cfg.train.batch_per_lod):
+        if batch % world_size:
+            raise ConfigError(
+                f"train.batch_per_lod[{lod}] = {batch} is not divisible by the world size {world_size}; "
+                f"use a world size that divides every batch in {cfg.train.batch_per_lod}"
+            )
+        per_rank = batch // world_size
+        cap = cfg.train.batch_gpu
+        if cap and per_rank > cap and per_rank % cap:
+            raise ConfigError(
+                f"train.batch_gpu = {cap} does not divide the per-process batch {per_rank} at lod {lod} "
+                f"(train.batch_per_lod[{lod}] = {batch} over {world_size} processes)"
+            )
+
+
+def builtin_config_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("alae.configs").iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A path to a YAML file, or the short name of a config shipped in alae.configs (`demo`, `ffhq`)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    builtin = resources.files("alae.configs") / f"{name_or_path}.yaml"
+    if not builtin.is_file():
+        raise ConfigError(
+            f"no config named {name_or_path!r}; built-in configs: {', '.join(builtin_config_names())} (or give a .yaml path)"
+        )
+    return Path(str(builtin))
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """`train.r1_gamma=5` → (['train', 'r1_gamma'], 5.0); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key=value (e.g. train.r1_gamma=5)")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({e})") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {k} is not a section")
+        node[keys[-1]] = value
+    return data
+
+
+def load_config(name_or_path: str, overrides: list[str] = ()) -> Config:
+    """Load a built-in or file config, apply `key=value` overrides, validate."""
+    path = resolve_config_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (model, train, data, log)")
+    return from_dict(apply_overrides(data, list(overrides)))
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
