@@ -1,0 +1,38 @@
+"""Draws depend on the global sample index only: splitting a batch over ranks changes nothing."""
+import torch
+
+from alae import randomness
+
+
+def test_global_normal_rows_equal_slices_of_the_full_draw():
+    full = randomness.global_normal((8, 5), slice(None), 0, 7, "z")
+    assert torch.equal(torch.cat([randomness.global_normal((8, 5), slice(r * 2, r * 2 + 2), 0, 7, "z")
+                                  for r in range(4)]), full)
+    assert not torch.equal(full, randomness.global_normal((8, 5), slice(None), 0, 8, "z"))
+    assert not torch.equal(full, randomness.global_normal((8, 5), slice(None), 0, 7, "w"))
+
+
+def test_per_sample_noise_is_independent_of_how_the_batch_is_split():
+    shapes = [(1, 4, 4), (1, 8, 8)]
+    whole = randomness.per_sample_noise(shapes, range(0, 6), torch.device("cpu"), 1, 2, "g")
+    parts = [randomness.per_sample_noise(shapes, range(s, s + 3), torch.device("cpu"), 1, 2, "g") for s in (0, 3)]
+    for k in range(len(shapes)):
+        assert whole[k].shape == (6, *shapes[k])
+        assert torch.equal(whole[k], torch.cat([parts[0][k], parts[1][k]]))
+    assert not torch.equal(whole[0][0], whole[0][1])
+
+
+def test_crossover_layers_respect_probability_and_range():
+    none = randomness.crossover_layers(1000, slice(None), 6, 0.0, 0, "m")
+    assert torch.all(none == 6)
+    always = randomness.crossover_layers(1000, slice(None), 6, 1.0, 0, "m")
+    assert always.min() >= 1 and always.max() <= 5 and len(set(always.tolist())) == 5
+    some = randomness.crossover_layers(4000, slice(None), 6, 0.9, 0, "m")
+    assert abs((some < 6).float().mean().item() - 0.9) < 0.03
+    assert torch.all(randomness.crossover_layers(50, slice(None), 1, 1.0, 0, "m") == 1)  # nothing to mix at 1 layer
+
+
+def test_derive_seed_is_stable_and_distinct():
+    assert randomness.derive_seed(1, "a", 2) == randomness.derive_seed(1, "a", 2)
+    assert len({randomness.derive_seed(1, "a", i) for i in range(100)}) == 100
+    assert 0 <= randomness.derive_seed(5) < 2**63
