@@ -1,0 +1,86 @@
+"""Checkpoints: one `.pt` file per save, written atomically, enough to continue a run exactly.
+
+Contents: `format_version`, `config` (resolved, as a dict), `model` and `ema` state dicts,
+`optimizers` (name → state dict), `progress` (images seen, step, data position, the lod the
+optimizer state belongs to) and `rng` (CPU and CUDA generator states). Nothing in it depends on
+the rank or world size, so a run resumes on a different number of processes.
+
+A save writes `NAME.tmp` next to the target, fsyncs it and renames it over the target, so a
+crash mid-write leaves the previous checkpoint untouched.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+FORMAT_VERSION = 1
+LATEST = "latest.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or from an incompatible format."""
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+
+
+def save_checkpoint(checkpoint_dir: Path, payload: dict, kimg: float, keep: int) -> Path:
+    """Write `snapshot-KIMG.pt` and `latest.pt` (both atomic); keep the newest `keep` snapshots."""
+    checkpoint_dir = Path(checkpoint_dir)
+    payload = dict(payload, format_version=FORMAT_VERSION, rng=rng_state())
+    snapshot = checkpoint_dir / f"snapshot-{kimg:08.1f}kimg.pt"
+    atomic_torch_save(payload, snapshot)
+    atomic_torch_save(payload, checkpoint_dir / LATEST)
+    for old in sorted(checkpoint_dir.glob("snapshot-*.pt"))[:-keep]:
+        old.unlink()
+    return snapshot
+
+
+def find_resume_path(resume: str, run_dir: Path) -> Path | None:
+    """`auto` → the run's `checkpoints/latest.pt` if it exists (else None: start fresh); otherwise a path."""
+    if resume == "auto":
+        latest = Path(run_dir) / "checkpoints" / LATEST
+        return latest if latest.is_file() else None
+    path = Path(resume)
+    if path.is_dir():
+        path = path / "checkpoints" / LATEST if (path / "checkpoints").is_dir() else path / LATEST
+    if not path.is_file():
+        raise CheckpointError(f"--resume: checkpoint not found: {path}")
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file: say which file, not a pickle traceback
+        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"{path} is not an alae checkpoint")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {payload['format_version']}, this alae reads format {FORMAT_VERSION}"
+        )
+    return payload
