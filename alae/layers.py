@@ -1,0 +1,201 @@
+"""Building blocks of the ALAE networks: equalized-learning-rate layers, resampling, noise, AdaIN.
+
+Every blur, resampling step and bias+activation runs on the `alae.kernels` ops (`upfirdn2d`
+family, `bias_act`), so a fused CUDA path speeds the whole model. Defaults are those of the
+original implementation (podgorskiy/ALAE, `net.py` and `lreq.py`).
+
+Equalized learning rate: a weight is stored at unit scale, N(0, 1/lr_mul), and multiplied in
+forward by ``gain / sqrt(fan_in) * lr_mul``; a bias is stored at zero and multiplied by lr_mul.
+Plain Adam then sees every layer at the same scale.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alae.kernels import bias_act, downsample2d, filter2d, setup_filter, upsample2d
+
+DEFAULT_GAIN = math.sqrt(2.0)  # original lreq default gain
+LRELU_SLOPE = 0.2  # original: F.leaky_relu(x, 0.2) everywhere
+PIXEL_NORM_EPS = 1e-8  # original pixel_norm epsilon
+STYLE_NORM_EPS = 1e-8  # original G: nn.InstanceNorm2d(eps=1e-8)
+
+
+@functools.lru_cache(maxsize=None)
+def _box_filter(device: torch.device) -> torch.Tensor:
+    return setup_filter([1, 1], device=device)
+
+
+@functools.lru_cache(maxsize=None)
+def _blur_filter(device: torch.device) -> torch.Tensor:
+    return setup_filter([1, 2, 1], device=device)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour 2x upsampling: [N, C, H, W] → [N, C, 2H, 2W] (original `upscale2d`)."""
+    return upsample2d(x, _box_filter(x.device))
+
+
+def downsample2x(x: torch.Tensor) -> torch.Tensor:
+    """2x2 average pooling: [N, C, H, W] → [N, C, H/2, W/2] (original `downscale2d`); H, W even."""
+    return downsample2d(x, _box_filter(x.device))
+
+
+def blur(x: torch.Tensor) -> torch.Tensor:
+    """[1,2,1]⊗[1,2,1]/16 low-pass filter with zero padding; shape kept (original `Blur`)."""
+    return filter2d(x, _blur_filter(x.device))
+
+
+def bias_lrelu(x: torch.Tensor, b: torch.Tensor | None, slope: float = LRELU_SLOPE) -> torch.Tensor:
+    """LeakyReLU(x + b) with `b` [C] along dim 1; no output gain (the original uses F.leaky_relu)."""
+    return bias_act(x, b, act="lrelu", alpha=slope, gain=1)
+
+
+def pixel_norm(x: torch.Tensor, eps: float = PIXEL_NORM_EPS) -> torch.Tensor:
+    """x / sqrt(mean over dim 1 of x² + eps): [N, C, ...] → same shape (original F input norm)."""
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+def _sum_of_shifts(w: torch.Tensor) -> torch.Tensor:
+    """[.., .., 3, 3] kernel → [.., .., 4, 4]: zero-padded and summed over its four 1-pixel shifts.
+
+    The original's `transform_kernel`: a stride-2 (transposed) conv with this kernel equals a
+    3x3 conv combined with nearest 2x upsampling (or, divided by 4, with 2x2 average pooling).
+    """
+    w = F.pad(w, (1, 1, 1, 1))
+    return w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
+
+
+class EqualizedLinear(nn.Module):
+    """Fully connected layer with equalized learning rate: [N, in_features] → [N, out_features].
+
+    activation: 'linear' or 'lrelu' (LeakyReLU 0.2, no gain), fused with the bias via bias_act.
+    """
+
+    def __init__(self, in_features: int, out_features: int, gain: float = DEFAULT_GAIN, lr_mul: float = 1.0,
+                 activation: str = "linear"):
+        super().__init__()
+        if activation not in ("linear", "lrelu"):
+            raise ValueError(f"activation must be 'linear' or 'lrelu', got {activation!r}")
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.weight_gain = gain / math.sqrt(in_features) * lr_mul
+        self.lr_mul = lr_mul
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        b = self.bias if self.lr_mul == 1 else self.bias * self.lr_mul
+        if self.activation == "linear":
+            return torch.addmm(b, x, w.t())
+        return bias_lrelu(x.matmul(w.t()), b)
+
+    def extra_repr(self) -> str:
+        out_features, in_features = self.weight.shape
+        return f"{in_features}, {out_features}, lr_mul={self.lr_mul}, activation={self.activation}"
+
+
+class EqualizedConv2d(nn.Module):
+    """k x k convolution, stride 1, 'same' zero padding, equalized learning rate.
+
+    [N, in_channels, H, W] → [N, out_channels, H, W]. With `bias`, the bias and activation
+    ('linear' or 'lrelu' with negative slope `lrelu_slope`, no gain) follow via bias_act.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, gain: float = DEFAULT_GAIN,
+                 bias: bool = True, activation: str = "linear", lrelu_slope: float = LRELU_SLOPE):
+        super().__init__()
+        if activation not in ("linear", "lrelu"):
+            raise ValueError(f"activation must be 'linear' or 'lrelu', got {activation!r}")
+        if activation == "lrelu" and not bias:
+            raise ValueError("an activation needs the layer's bias (bias=True)")
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_gain = gain / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.padding = kernel_size // 2
+        self.activation = activation
+        self.lrelu_slope = lrelu_slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        if self.activation == "linear":
+            return F.conv2d(x, w, self.bias, padding=self.padding)
+        return bias_lrelu(F.conv2d(x, w, padding=self.padding), self.bias, self.lrelu_slope)
+
+    def extra_repr(self) -> str:
+        out_channels, in_channels, k, _ = self.weight.shape
+        return (f"{in_channels}, {out_channels}, kernel_size={k}, bias={self.bias is not None}, "
+                f"activation={self.activation}")
+
+
+class FusedUpsampleConv2d(nn.Module):
+    """Nearest 2x upsampling + 3x3 conv as one stride-2 transposed conv (no bias), as the original.
+
+    The 3x3 kernel, stored [in, out, 3, 3] like a transposed conv's, is padded to 4x4 and summed
+    over its four shifts. fan_in = in_channels·9. [N, in, H, W] → [N, out, 2H, 2W].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, gain: float = DEFAULT_GAIN):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(in_channels, out_channels, 3, 3))
+        self.weight_gain = gain / math.sqrt(in_channels * 9)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(x, _sum_of_shifts(self.weight * self.weight_gain), stride=2, padding=1)
+
+
+class FusedDownsampleConv2d(nn.Module):
+    """3x3 conv + 2x2 average pooling as one stride-2 conv (no bias), as the original.
+
+    The 3x3 kernel [out, in, 3, 3] is padded to 4x4 and averaged over its four shifts.
+    fan_in = in_channels·9. [N, in, H, W] → [N, out, H/2, W/2]; H, W even.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, gain: float = DEFAULT_GAIN):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.weight_gain = gain / math.sqrt(in_channels * 9) * 0.25
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, _sum_of_shifts(self.weight * self.weight_gain), stride=2, padding=1)
+
+
+class NoiseInjection(nn.Module):
+    """x + weight[c]·noise: a per-pixel map [N, 1, H, W] shared by all channels, per-channel weight.
+
+    The weight starts at zero (original), so noise has no effect until it is learned.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """x [N, C, H, W]; noise [N, 1, H, W] or None (no noise). Returns [N, C, H, W]."""
+        if noise is None:
+            return x
+        return torch.addcmul(x, noise, self.weight.view(1, -1, 1, 1))
+
+
+class AdaptiveInstanceNorm(nn.Module):
+    """Instance norm, then x·(1 + scale) + shift with (scale, shift) = Linear(w) (original `style_mod`).
+
+    The style layer maps latent_dim → 2·channels with gain 1 (original). The normalization and
+    modulation are fused into one multiply-add per element.
+    """
+
+    def __init__(self, channels: int, latent_dim: int, eps: float = STYLE_NORM_EPS):
+        super().__init__()
+        self.style = EqualizedLinear(latent_dim, 2 * channels, gain=1.0)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """x [N, C, H, W], w [N, latent_dim] → [N, C, H, W]."""
+        scale, shift = self.style(w)[:, :, None, None].chunk(2, dim=1)
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+        a = (1 + scale) * torch.rsqrt(var + self.eps)
+        return torch.addcmul(shift - mean * a, x, a)
