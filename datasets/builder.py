@@ -1,0 +1,304 @@
+"""Build (or resume building) a multi-resolution alae LMDB database from an image source.
+
+Records are written in batched transactions; each commit also stores the resume point, so an
+interrupted build continues where its last commit ended when re-run with the same arguments.
+The metadata record says `complete` only after the final commit, and loaders refuse anything else.
+"""
+import contextlib
+import hashlib
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+from tqdm import tqdm
+
+from .codec import ENCODING_POLICIES, record_encoding
+from .errors import DatasetError
+from .image_records import ImageRecordMaker, PreparedImage
+from .layout import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    META_KEY,
+    PROGRESS_KEY,
+    image_key,
+    name_key,
+    read_json,
+    write_json,
+)
+from .readers import release_reader
+from .sources import IMAGE_EXTENSIONS, LfwFacesSource, open_source
+
+LFW_DEFAULT_MAX_RESOLUTION = 32
+MAX_RESOLUTION_PROBES = 100  # images tried when inferring --max-res from the first readable one
+
+
+@dataclass
+class BuildSummary:
+    """What a build did.
+
+    count: images in the database; skipped: (source name, reason) over the whole build, earlier
+    interrupted runs included; ignored: files without an image extension; resumed_at: source
+    images already done when this run started (0 for a fresh build); already_complete: nothing
+    to do, the database was complete; seconds: wall time of this run.
+    """
+
+    path: Path
+    count: int
+    resolutions: list[int]
+    record_encodings: dict[int, str]
+    skipped: list[tuple[str, str]]
+    ignored: list[str]
+    resumed_at: int
+    already_complete: bool
+    seconds: float
+
+
+def default_workers() -> int:
+    """Decoding processes used when --workers is not given: the CPU count, at most 8."""
+    return min(8, os.cpu_count() or 1)
+
+
+def build_database(
+    source: str,
+    out,
+    *,
+    max_resolution: int | None = None,
+    min_resolution: int = 4,
+    encoding: str = "auto",
+    workers: int | None = None,
+    strict: bool = False,
+    limit: int | None = None,
+    progress: bool = False,
+    commit_images: int = 1000,
+    commit_bytes: int = 64 << 20,
+) -> BuildSummary:
+    """Build the database `out` (a directory) from `source` (a folder, a zip archive or 'lfw').
+
+    Stores every power-of-two resolution from min_resolution to max_resolution (pixels; default:
+    the first readable image's shorter side rounded down to a power of two, 32 for 'lfw') of the
+    first `limit` images in sorted-name order. workers: decoding processes (0 or 1: in this
+    process). progress: show a tqdm bar and report skipped files on stderr. A transaction is
+    committed every `commit_images` images or `commit_bytes` bytes of records.
+
+    Re-running with the same arguments resumes an interrupted build, or returns at once when the
+    database is complete. Raises DatasetError for unusable arguments, sources and destinations.
+    """
+    started = time.perf_counter()
+    image_source = open_source(source)
+    if strict and isinstance(image_source, LfwFacesSource):
+        raise DatasetError("--strict cannot be used with 'lfw': its faces are 25x25 and are always resized")
+    if encoding not in ENCODING_POLICIES:
+        raise DatasetError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODING_POLICIES)}")
+    if limit is not None and limit < 1:
+        raise DatasetError(f"--limit must be at least 1, got {limit}")
+    listing = image_source.list()
+    names = listing.images[:limit]
+    if not names:
+        ignored = f"; ignored {len(listing.ignored)} other files" if listing.ignored else ""
+        raise DatasetError(f"no images found in {source} (looked for {' '.join(IMAGE_EXTENSIONS)}{ignored})")
+    if max_resolution is None:
+        max_resolution = _default_max_resolution(image_source, names)
+    resolutions = _resolutions(min_resolution, max_resolution)
+    build_args = {
+        "source": image_source.description,
+        "max_resolution": max_resolution,
+        "min_resolution": min_resolution,
+        "encoding": encoding,
+        "strict": strict,
+        "limit": limit,
+        "source_images": len(names),
+        "source_fingerprint": hashlib.sha256("\n".join(names).encode()).hexdigest(),
+    }
+    out = Path(out)
+    _check_destination(out)
+    estimate = int(1.1 * len(names) * sum(3 * r * r + 4096 for r in resolutions)) + (64 << 20)
+    release_reader(out)  # py-lmdb allows one open environment per database per process
+    env = lmdb.open(str(out), map_size=estimate, readahead=False, meminit=False)
+    try:
+        state = _start_or_resume(env, out, build_args, resolutions)
+        if state["complete"]:
+            return BuildSummary(
+                out, state["count"], resolutions, _encodings(resolutions, encoding),
+                [tuple(s) for s in state["skipped"]], listing.ignored, len(names), True,
+                time.perf_counter() - started,
+            )
+        maker = ImageRecordMaker(image_source, max_resolution, min_resolution, encoding, strict)
+        resumed_at = state["next_source"]
+        count, skipped = _write_images(
+            env, maker, names, state, workers, progress, commit_images, commit_bytes,
+            _metadata(build_args, resolutions, complete=True, count=None, skipped=None),
+        )
+    finally:
+        env.close()
+    return BuildSummary(
+        out, count, resolutions, _encodings(resolutions, encoding), skipped, listing.ignored,
+        resumed_at, False, time.perf_counter() - started,
+    )
+
+
+def _write_images(env, maker, names, state, workers, progress, commit_images, commit_bytes, final_meta):
+    """Prepare names[state['next_source']:] and commit them in batches; the last commit completes the database.
+
+    Returns (image count, skipped list).
+    """
+    next_source, next_index = state["next_source"], state["next_index"]
+    skipped = [tuple(s) for s in state["skipped"]]
+    batch, batch_bytes = [], 0
+    items = list(enumerate(names))[next_source:]
+    workers = default_workers() if workers is None else workers
+    bar = tqdm(total=len(names), initial=next_source, unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    with bar, _prepared(maker, items, workers) as prepared:
+        for image in prepared:
+            bar.update()
+            if image.error is not None:
+                skipped.append((image.name, image.error))
+                if progress:
+                    bar.write(f"skipped {image.name}: {image.error}", file=sys.stderr)
+            else:
+                batch.append((next_index, image))
+                batch_bytes += sum(len(r) for r in image.records.values())
+                next_index += 1
+            next_source = image.position + 1
+            if next_source < len(names) and (len(batch) >= commit_images or batch_bytes >= commit_bytes):
+                progress_record = {"next_source": next_source, "next_index": next_index, "skipped": skipped}
+                _commit(env, batch, lambda txn: write_json(txn, PROGRESS_KEY, progress_record))
+                batch, batch_bytes = [], 0
+    if next_index == 0:
+        raise DatasetError(f"none of the {len(names)} images could be read; nothing was stored")
+    final_meta = {**final_meta, "count": next_index, "skipped": skipped}
+
+    def complete(txn):
+        write_json(txn, META_KEY, final_meta)
+        txn.delete(PROGRESS_KEY)
+
+    _commit(env, batch, complete)
+    return next_index, skipped
+
+
+@contextlib.contextmanager
+def _prepared(maker: ImageRecordMaker, items: list[tuple[int, str]], workers: int):
+    """Yields an iterator of PreparedImage in the order of `items`, over `workers` processes (<= 1: in process)."""
+    if workers <= 1:
+        yield map(maker, items)
+        return
+    with multiprocessing.get_context().Pool(workers, initializer=_install_worker_maker, initargs=(maker,)) as pool:
+        yield pool.imap(_prepare_in_worker, items, chunksize=4)
+
+
+_worker_maker: ImageRecordMaker | None = None
+
+
+def _install_worker_maker(maker: ImageRecordMaker) -> None:
+    """Pool initializer: each worker process keeps one maker (and so one open zip archive)."""
+    global _worker_maker
+    _worker_maker = maker
+
+
+def _prepare_in_worker(item: tuple[int, str]) -> PreparedImage:
+    return _worker_maker(item)
+
+
+def _commit(env: lmdb.Environment, batch, finish) -> None:
+    """Write a batch of (index, PreparedImage) and call finish(txn) in one transaction, growing the map if full."""
+    while True:
+        try:
+            with env.begin(write=True) as txn:
+                for index, image in batch:
+                    for resolution, record in image.records.items():
+                        txn.put(image_key(resolution, index), record)
+                    txn.put(name_key(index), image.name.encode())
+                finish(txn)
+            return
+        except lmdb.MapFullError:
+            env.set_mapsize(env.info()["map_size"] * 2)
+
+
+def _check_destination(out: Path) -> None:
+    """Refuse to write into anything but a new path, an empty directory or an existing LMDB directory."""
+    if not out.exists():
+        out.mkdir(parents=True)
+    elif not out.is_dir():
+        raise DatasetError(f"output {out} exists and is not a directory")
+    elif not (out / "data.mdb").exists() and any(out.iterdir()):
+        raise DatasetError(f"output {out} is a non-empty directory without a database; choose a new path")
+
+
+def _start_or_resume(env: lmdb.Environment, out: Path, build_args: dict, resolutions: list[int]) -> dict:
+    """The build state: {'complete': True, 'count', 'skipped'} for a finished database, else the resume point.
+
+    A fresh database gets its (incomplete) metadata and a zero resume point in its first commit.
+    Raises DatasetError when `out` holds something else or a build with other arguments.
+    """
+    with env.begin(write=True) as txn:
+        try:
+            meta = read_json(txn, META_KEY)
+        except ValueError:
+            meta = "unreadable"
+        if meta is None and env.stat()["entries"] == 0:
+            write_json(txn, META_KEY, _metadata(build_args, resolutions, complete=False, count=None, skipped=None))
+            state = {"next_source": 0, "next_index": 0, "skipped": []}
+            write_json(txn, PROGRESS_KEY, state)
+            return {**state, "complete": False}
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+            raise DatasetError(f"output {out} is an LMDB database that alae did not make; choose a new path")
+        if meta.get("format_version") != FORMAT_VERSION or meta["build"] != build_args:
+            what = "complete database" if meta["complete"] else "interrupted build"
+            differences = ", ".join(
+                f"{key} {meta['build'].get(key)!r} -> {value!r}"
+                for key, value in build_args.items() if meta["build"].get(key) != value
+            )
+            raise DatasetError(
+                f"output {out} holds a {what} made with other arguments ({differences or 'format version'}); "
+                f"use the same arguments, or delete it to start over"
+            )
+        if meta["complete"]:
+            return {"complete": True, "count": meta["count"], "skipped": meta["skipped"]}
+        return {**read_json(txn, PROGRESS_KEY), "complete": False}
+
+
+def _metadata(build_args: dict, resolutions: list[int], *, complete: bool, count, skipped) -> dict:
+    """The metadata record (layout.py lists its fields)."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "complete": complete,
+        "count": count,
+        "resolutions": resolutions,
+        "channels": 3,
+        "encoding": build_args["encoding"],
+        "record_encodings": {str(r): e for r, e in _encodings(resolutions, build_args["encoding"]).items()},
+        "source": build_args["source"],
+        "build": build_args,
+        "skipped": skipped,
+    }
+
+
+def _encodings(resolutions: list[int], policy: str) -> dict[int, str]:
+    return {r: record_encoding(r, policy) for r in resolutions}
+
+
+def _resolutions(min_resolution: int, max_resolution: int) -> list[int]:
+    """[min, 2*min, ..., max]; both must be powers of two with min <= max."""
+    for label, value in (("--min-res", min_resolution), ("--max-res", max_resolution)):
+        if value < 1 or value & (value - 1):
+            raise DatasetError(f"{label} must be a power of two, got {value}")
+    if min_resolution > max_resolution:
+        raise DatasetError(f"--min-res {min_resolution} is larger than --max-res {max_resolution}")
+    return [1 << k for k in range(min_resolution.bit_length() - 1, max_resolution.bit_length())]
+
+
+def _default_max_resolution(image_source, names: list[str]) -> int:
+    """32 for 'lfw'; else the shorter side of the first readable image, rounded down to a power of two."""
+    if isinstance(image_source, LfwFacesSource):
+        return LFW_DEFAULT_MAX_RESOLUTION
+    for name in names[:MAX_RESOLUTION_PROBES]:
+        try:
+            side = min(image_source.open_image(name).size)
+        except Exception:  # unreadable files are reported by the build itself
+            continue
+        return 1 << (side.bit_length() - 1)
+    raise DatasetError(f"cannot infer --max-res: none of the first {MAX_RESOLUTION_PROBES} images is readable; pass --max-res")

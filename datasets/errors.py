@@ -1,0 +1,5 @@
+"""The one exception type the dataset builder and loader raise for problems a user can fix."""
+
+
+class DatasetError(ValueError):
+    """A dataset path, database or argument is unusable; the message is one line saying why and what to do."""

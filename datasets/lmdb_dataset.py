@@ -1,0 +1,78 @@
+"""The training loader: one resolution of an alae LMDB database as a torch Dataset of uint8 images."""
+import operator
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from .codec import decode_record
+from .errors import DatasetError
+from .layout import image_key, name_key, read_metadata
+from .readers import reader_key, shared_reader
+
+
+class LMDBDataset(Dataset):
+    """Images of one stored resolution: dataset[i] is a uint8 tensor [3, R, R] (values 0..255).
+
+    Convert with `alae.datasets.to_model_range` on the training device. With `mirror`, each
+    access flips the image horizontally with probability 1/2, drawn from torch's global RNG
+    (seeded per DataLoader worker by torch).
+
+    The object holds no LMDB handle: each access goes through this process's shared reader
+    (readers.py: opened lazily, read-only, lock=False, readahead=False, re-opened after a fork),
+    so it is safe to hand to DataLoader workers under fork and spawn, and many datasets over
+    one database are cheap. `set_resolution` switches level without reopening anything.
+
+    Raises DatasetError for a missing path, a directory that is not an alae database, an
+    incomplete build, or a resolution the database does not store.
+    """
+
+    def __init__(self, path, resolution: int, mirror: bool = False):
+        self.path = Path(path)
+        self.metadata = meta = read_metadata(self.path)
+        self.resolutions: list[int] = sorted(meta["resolutions"])
+        self.channels: int = meta["channels"]
+        self._count: int = meta["count"]
+        self._encodings = {int(r): e for r, e in meta["record_encodings"].items()}
+        self.mirror = mirror
+        self._reader_key = reader_key(self.path)
+        self.set_resolution(resolution)
+
+    def set_resolution(self, resolution: int) -> None:
+        """Serve images at `resolution` (pixels) from now on; DatasetError if it is not stored.
+
+        Affects this object only: DataLoader workers that already hold a copy (persistent_workers)
+        keep theirs, so call it before creating the next DataLoader iterator.
+        """
+        if resolution not in self.resolutions:
+            stored = ", ".join(map(str, self.resolutions))
+            raise DatasetError(f"{self.path} does not store resolution {resolution}; it stores {stored}")
+        self.resolution = resolution
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index) -> torch.Tensor:
+        index = self._checked_index(index)
+        with shared_reader(self._reader_key).begin(buffers=True) as txn:
+            record = txn.get(image_key(self.resolution, index))
+            pixels = decode_record(record, self._encodings[self.resolution], self.resolution, self.channels)
+        image = torch.from_numpy(pixels)
+        if self.mirror and torch.rand(()) < 0.5:
+            image = image.flip(2)
+        return image
+
+    def source_name(self, index: int) -> str:
+        """The file (relative path or zip member, as listed by alae-prepare) image `index` came from."""
+        index = self._checked_index(index)
+        with shared_reader(self._reader_key).begin() as txn:
+            return txn.get(name_key(index)).decode()
+
+    def _checked_index(self, index) -> int:
+        index = operator.index(index)
+        if not -self._count <= index < self._count:
+            raise IndexError(f"index {index} out of range for a dataset of {self._count} images")
+        return index % self._count
+
+    def __repr__(self) -> str:
+        return f"LMDBDataset({str(self.path)!r}, resolution={self.resolution}, mirror={self.mirror}, images={self._count})"

@@ -1,0 +1,51 @@
+"""One read-only LMDB environment per database per process, shared by every reader in it.
+
+py-lmdb refuses to open the same environment twice in a process, and an environment must not be
+used across fork. So readers ask `shared_reader` on each access: after a fork (the process id
+changed) the inherited environments are closed and fresh ones opened in the new process.
+Environments are read-only with lock=False, readahead=False.
+"""
+import os
+import threading
+from pathlib import Path
+
+import lmdb
+
+_readers: dict[str, lmdb.Environment] = {}
+_owner_pid = os.getpid()
+_opening = threading.Lock()
+
+
+def reader_key(path) -> str:
+    """The registry key of a database path (its resolved absolute path)."""
+    return str(Path(path).resolve())
+
+
+def shared_reader(key: str) -> lmdb.Environment:
+    """This process's read-only environment for the database at `key` (see `reader_key`), opened on first use.
+
+    Raises lmdb.Error when the directory cannot be opened as LMDB.
+    """
+    global _owner_pid
+    if _owner_pid != os.getpid():
+        with _opening:
+            for inherited in _readers.values():
+                inherited.close()  # unmaps this process's copy only; the parent's stays open
+            _readers.clear()
+            _owner_pid = os.getpid()
+    env = _readers.get(key)
+    if env is None:
+        with _opening:
+            env = _readers.get(key)
+            if env is None:
+                env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False, max_spare_txns=2)
+                _readers[key] = env
+    return env
+
+
+def release_reader(path) -> None:
+    """Close this process's reader of `path`, if any (before writing it, deleting it, or on a failed open)."""
+    with _opening:
+        env = _readers.pop(reader_key(path), None)
+        if env is not None and _owner_pid == os.getpid():
+            env.close()
