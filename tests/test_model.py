@@ -1,0 +1,120 @@
+"""ALAE: latent-space operations (broadcast, style mixing, truncation, running mean of w) and the
+sample / reconstruct compositions, on a narrow 32x32 model."""
+import torch
+
+from alae.config import ModelConfig
+from alae.model import ALAE
+
+CFG = ModelConfig(resolution=32, channels=[32, 32, 16, 16], latent_dim=32, mapping_layers=2)
+LAYERS = CFG.num_style_layers  # 8
+
+
+def make_model() -> ALAE:
+    torch.manual_seed(0)
+    return ALAE(CFG)
+
+
+def test_networks_buffer_and_resolution():
+    model = make_model()
+    assert "w_avg" in dict(model.named_buffers())
+    assert all(name.split(".")[0] in "FGED" for name, _ in model.named_parameters())
+    assert torch.equal(model.w_avg, torch.zeros(32))
+    assert [model.resolution(lod) for lod in range(4)] == [4, 8, 16, 32]
+
+
+def test_map_and_broadcast_shapes():
+    model = make_model()
+    w = model.map(torch.randn(5, 32))
+    styles = model.broadcast(w)
+    assert styles.shape == (5, LAYERS, 32)
+    assert all(torch.equal(styles[:, k], w) for k in range(LAYERS))
+
+
+def test_truncation_identity_at_psi_1_and_mean_at_psi_0_on_cutoff_layers_only():
+    model = make_model()
+    model.w_avg.copy_(torch.randn(32))
+    styles = torch.randn(3, LAYERS, 32)
+    torch.testing.assert_close(model.truncate(styles, 1.0, 5), styles)
+    truncated = model.truncate(styles, 0.0, 5)
+    torch.testing.assert_close(truncated[:, :5], model.w_avg.expand(3, 5, 32))
+    torch.testing.assert_close(truncated[:, 5:], styles[:, 5:])
+    half = model.truncate(styles, 0.5, 5)
+    torch.testing.assert_close(half[:, :5], (styles[:, :5] + model.w_avg) / 2)
+
+
+def test_style_mixing_probability_0_keeps_w1_everywhere():
+    model = make_model()
+    w1, w2 = torch.randn(16, 32), torch.randn(16, 32)
+    torch.testing.assert_close(model.mix_styles(w1, w2, lod=3, prob=0.0), model.broadcast(w1))
+
+
+def test_style_mixing_probability_1_crosses_over_inside_the_active_layers():
+    model = make_model()
+    n = 256
+    w1, w2 = torch.randn(n, 32), torch.randn(n, 32)
+    for lod in range(4):
+        active = 2 * (lod + 1)
+        styles = model.mix_styles(w1, w2, lod=lod, prob=1.0, generator=torch.Generator().manual_seed(lod))
+        from_w2 = (styles == w2[:, None]).all(dim=2)
+        from_w1 = (styles == w1[:, None]).all(dim=2)
+        assert torch.all(from_w1 ^ from_w2)
+        crossover = from_w1.sum(dim=1) - from_w1[:, active:].sum(dim=1)
+        assert torch.all(from_w1[:, active:]), "inactive layers keep w1"
+        assert crossover.min() >= 1 and crossover.max() <= active - 1
+        assert set(crossover.tolist()) == set(range(1, active)), "every crossover layer occurs"
+        # A prefix of w1, then w2 up to the last active layer.
+        layer = torch.arange(LAYERS)
+        expected_w2 = (layer[None] >= crossover[:, None]) & (layer[None] < active)
+        assert torch.equal(from_w2, expected_w2)
+
+
+def test_style_mixing_is_reproducible_with_a_generator():
+    model = make_model()
+    w1, w2 = torch.randn(8, 32), torch.randn(8, 32)
+    a = model.mix_styles(w1, w2, 2, 0.5, generator=torch.Generator().manual_seed(3))
+    b = model.mix_styles(w1, w2, 2, 0.5, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_crossover_styles_with_explicit_layers():
+    model = make_model()
+    w1, w2 = torch.randn(3, 32), torch.randn(3, 32)
+    styles = model.crossover_styles(w1, w2, torch.tensor([1, 3, 4]), lod=1)
+    uses_w2 = (styles == w2[:, None]).all(dim=2)
+    assert uses_w2.tolist() == [
+        [False, True, True, True, False, False, False, False],
+        [False, False, False, True, False, False, False, False],
+        [False] * 8,
+    ]
+
+
+def test_update_w_avg_is_an_exponential_moving_average_without_grad():
+    model = make_model()
+    model.w_avg.fill_(1.0)
+    w = torch.randn(10, 32, requires_grad=True)
+    model.update_w_avg(w, 0.9)
+    torch.testing.assert_close(model.w_avg, 0.9 * torch.ones(32) + 0.1 * w.detach().mean(0))
+    assert not model.w_avg.requires_grad
+
+
+def test_sample_and_reconstruct_shapes_and_truncation_use():
+    model = make_model()
+    z = torch.randn(2, 32)
+    for lod in range(4):
+        r = model.resolution(lod)
+        assert model.sample(z, lod, 0.5).shape == (2, 3, r, r)
+        x = torch.randn(2, 3, r, r)
+        assert model.encode(x, lod, 1.0).shape == (2, 32)
+        assert model.discriminate(model.encode(x, lod, 1.0)).shape == (2,)
+        assert model.reconstruct(x, lod, 1.0, noise="none").shape == (2, 3, r, r)
+    model.w_avg.copy_(torch.randn(32))
+    truncated = model.sample(z, 3, 1.0, psi=0.0, cutoff=LAYERS, noise="none")
+    from_mean = model.generate(model.broadcast(model.w_avg.expand(2, 32)), 3, 1.0, noise="none")
+    torch.testing.assert_close(truncated, from_mean)
+
+
+def test_reconstruct_is_generate_of_broadcast_encode():
+    model = make_model()
+    x = torch.randn(2, 3, 16, 16)
+    expected = model.generate(model.broadcast(model.encode(x, 2, 0.3)), 2, 0.3, noise="none")
+    torch.testing.assert_close(model.reconstruct(x, 2, 0.3, noise="none"), expected)
