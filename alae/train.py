@@ -1,0 +1,395 @@
+"""alae-train: train a StyleALAE, on one process or many (torchrun).
+
+    alae-train --config demo --out runs/demo
+    torchrun --nproc_per_node=8 -m alae.train --config ffhq --data /data/ffhq-lmdb --out runs/ffhq
+    alae-train --out runs/ffhq --resume auto              # continue from runs/ffhq/checkpoints/latest.pt
+
+Read top to bottom: arguments and config → run directory → networks and optimizers → resume →
+the loop (schedule position, data, the three ALAE steps, EMA, logging, grids, checkpoints).
+Only rank 0 writes files. Each optimizer step averages gradients over ranks explicitly.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from alae import distributed, randomness
+from alae.checkpoint import CheckpointError, find_resume_path, load_checkpoint, save_checkpoint
+from alae.config import Config, ConfigError, check_world_size, from_dict, load_config, save_config, to_dict
+from alae.data import DataPosition, held_out_images, make_loader, open_images, resolve_data_path
+from alae.ema import update_ema
+from alae.grids import save_grids
+from alae.layers import downsample2x, upsample2x
+from alae.losses import discriminator_loss, generator_loss, latent_loss
+from alae.model import ALAE
+from alae.schedule import Phase, ema_beta, phase_at
+
+log = logging.getLogger("alae")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the run stops without writing a checkpoint."""
+
+
+@dataclass
+class Progress:
+    """Where the run is; saved in every checkpoint, identical on all ranks."""
+
+    images_seen: int = 0
+    step: int = 0
+    data_epoch: int = 0
+    data_offset: int = 0
+    optimizer_lod: int = -1  # the lod the optimizer moments belong to (reset when the lod changes)
+
+    @property
+    def kimg(self) -> float:
+        return self.images_seen / 1000.0
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="alae-train", description="Train a StyleALAE.")
+    p.add_argument("--config", help="built-in config name (demo, ffhq, celeba-hq256, bedroom256) or a YAML path; "
+                                    "when resuming, defaults to the run's config.yaml")
+    p.add_argument("--data", help="training data: an alae LMDB (alae-prepare) or 'lfw'; overrides data.path")
+    p.add_argument("--out", help="run directory (default runs/CONFIG_NAME)")
+    p.add_argument("--kimg", type=float, help="train until this many thousand real images (overrides train.total_kimg)")
+    p.add_argument("--resume", help="'auto' (the run directory's latest checkpoint, if any) or a checkpoint path")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.r1_gamma=5")
+    return p.parse_args(argv)
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[Config, Path]:
+    """The config (file + overrides + --kimg) and the run directory."""
+    if args.config is None:
+        saved = Path(args.out or "") / "config.yaml"
+        if not (args.resume and args.out and saved.is_file()):
+            raise ConfigError("--config is required (except with --resume and an --out holding a config.yaml)")
+        args.config = str(saved)
+    cfg = load_config(args.config, args.overrides)
+    if args.kimg is not None:
+        if args.kimg <= 0:
+            raise ConfigError(f"--kimg must be positive, got {args.kimg}")
+        cfg.train.total_kimg = args.kimg
+    if cfg.name == "custom":
+        cfg.name = Path(args.config).stem
+    return cfg, Path(args.out or Path("runs") / cfg.name)
+
+
+def setup_logging(run_dir: Path, is_main: bool) -> None:
+    log.setLevel(logging.INFO if is_main else logging.WARNING)
+    log.propagate = False
+    log.handlers.clear()
+    if is_main:
+        file = logging.FileHandler(run_dir / "log.txt")
+        file.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(file)
+        console = logging.StreamHandler(sys.stdout)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(console)
+
+
+def make_optimizers(model: ALAE, cfg: Config) -> dict[str, torch.optim.Adam]:
+    """Two Adams as in the original code: one for E and D, one for F and G (equalized lr → plain Adam)."""
+    t = cfg.train
+    kwargs = dict(lr=t.lr_per_lod[0], betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps)
+    return {
+        "encoder_discriminator": torch.optim.Adam([*model.E.parameters(), *model.D.parameters()], **kwargs),
+        "mapping_generator": torch.optim.Adam([*model.F.parameters(), *model.G.parameters()], **kwargs),
+    }
+
+
+def set_trainable(model: ALAE, **flags: bool) -> None:
+    """set_trainable(model, F=False, G=False, E=True, D=True): which networks collect gradients."""
+    for name, flag in flags.items():
+        getattr(model, name).requires_grad_(flag)
+
+
+def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """During a fade-in, blend real images with their downsample-upsample as G blends its output."""
+    if alpha >= 1.0:
+        return x
+    return alpha * x + (1.0 - alpha) * upsample2x(downsample2x(x))
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, world_size: int) -> None:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    distributed.average_gradients(params, world_size)
+    optimizer.step()
+
+
+def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Phase, cfg: Config,
+               ctx: distributed.Context, step: int) -> dict[str, float]:
+    """One ALAE iteration on this rank's share of the global batch; returns losses averaged over ranks."""
+    from alae.datasets import to_model_range
+
+    t = cfg.train
+    seed, lod, alpha = t.seed, phase.lod, phase.alpha
+    local = reals_u8.shape[0]
+    first = ctx.rank * local  # global index of this rank's first sample
+    rows = slice(first, first + local)
+    micro = t.batch_gpu if 0 < t.batch_gpu < local else local
+    chunks = [(s, min(s + micro, local)) for s in range(0, local, micro)]
+    reals = to_model_range(reals_u8.to(ctx.device, non_blocking=True)).to(model.w_avg.dtype)
+    reals = fade_reals(reals, alpha)
+    num_active = 2 * (lod + 1)
+    shape = (phase.batch, cfg.model.latent_dim)
+    noise_shapes = model.G.noise_shapes(lod)
+
+    def draws(purpose: str):
+        z1 = randomness.global_normal(shape, rows, seed, step, purpose, "z1").to(ctx.device)
+        z2 = randomness.global_normal(shape, rows, seed, step, purpose, "z2").to(ctx.device)
+        cross = randomness.crossover_layers(phase.batch, rows, num_active, t.style_mixing_prob,
+                                            seed, step, purpose, "mix").to(ctx.device)
+        return z1, z2, cross
+
+    def noise(purpose: str, s: int, e: int):
+        return randomness.per_sample_noise(noise_shapes, range(first + s, first + e), ctx.device,
+                                           seed, step, purpose, "noise")
+
+    stats: dict[str, torch.Tensor] = {}
+
+    def accumulate(new: dict, weight: float):
+        for k, v in new.items():
+            stats[k] = stats.get(k, 0.0) + v * weight
+
+    # 1. Discriminator step: E and D learn to tell real images from generated ones (+ R1 on reals).
+    set_trainable(model, F=False, G=False, E=True, D=True)
+    opt = optimizers["encoder_discriminator"]
+    opt.zero_grad(set_to_none=True)
+    r1_weight = t.r1_gamma / 2 * t.r1_interval if step % t.r1_interval == 0 else 0.0
+    z1, z2, cross = draws("d")
+    for s, e in chunks:
+        with torch.no_grad():
+            styles = model.crossover_styles(model.map(z1[s:e]), model.map(z2[s:e]), cross[s:e], lod)
+            fakes = model.generate(styles, lod, alpha, noise=noise("d", s, e))
+        loss, new = discriminator_loss(model, reals[s:e], fakes, lod, alpha, r1_weight)
+        (loss * t.loss_scale * (e - s) / local).backward()
+        accumulate(new, (e - s) / local)
+    optimizer_step(opt, ctx.world_size)
+
+    # 2. Generator step: F and G learn to make images D (through E) calls real.
+    set_trainable(model, F=True, G=True, E=False, D=False)
+    opt = optimizers["mapping_generator"]
+    opt.zero_grad(set_to_none=True)
+    z1, z2, cross = draws("g")
+    w_sum = torch.zeros(cfg.model.latent_dim, device=ctx.device)
+    for s, e in chunks:
+        w1 = model.map(z1[s:e])
+        w_sum += w1.detach().sum(0)
+        styles = model.crossover_styles(w1, model.map(z2[s:e]), cross[s:e], lod)
+        loss, new = generator_loss(model, styles, lod, alpha, noise("g", s, e))
+        (loss * t.loss_scale * (e - s) / local).backward()
+        accumulate(new, (e - s) / local)
+    optimizer_step(opt, ctx.world_size)
+    w_mean = w_sum / local
+    distributed.all_reduce_mean_([w_mean], ctx.world_size)
+    model.update_w_avg(w_mean[None], t.w_avg_beta)
+
+    # 3. Latent reconstruction step: E(G(w)) ≈ w. The original code also steps F here (option).
+    set_trainable(model, F=t.latent_step_updates_mapping, G=True, E=True, D=False)
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    z1 = randomness.global_normal(shape, rows, seed, step, "latent", "z1").to(ctx.device)
+    for s, e in chunks:
+        loss, new = latent_loss(model, model.map(z1[s:e]), lod, alpha, noise("latent", s, e))
+        (loss * t.loss_scale * (e - s) / local).backward()
+        accumulate(new, (e - s) / local)
+    for opt in optimizers.values():
+        optimizer_step(opt, ctx.world_size)
+
+    names = sorted(stats)
+    values = torch.stack([torch.as_tensor(stats[k], device=ctx.device, dtype=torch.float32) for k in names])
+    distributed.all_reduce_mean_([values], ctx.world_size)
+    result = dict(zip(names, values.tolist()))
+    bad = [k for k, v in result.items() if not torch.isfinite(torch.tensor(v))]
+    if bad:
+        raise TrainingDiverged(f"non-finite {', '.join(bad)} at step {step} (lod {lod}, alpha {alpha:.3f}): {result}")
+    return result
+
+
+@torch.no_grad()
+def reconstruction_mse(ema: ALAE, held_out_u8: torch.Tensor, phase: Phase, device,
+                       seed: int) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """MSE (pixel range [−1, 1]) between held-out images at the phase's resolution and their
+    EMA reconstructions; returns (mse, originals, reconstructions), both [N, C, r, r]."""
+    from alae.datasets import to_model_range
+
+    x = to_model_range(held_out_u8.to(device))
+    while x.shape[-1] > phase.resolution:
+        x = downsample2x(x)
+    noise = randomness.per_sample_noise(ema.G.noise_shapes(phase.lod), range(len(x)), device, seed, "eval")
+    rec = ema.reconstruct(x, phase.lod, phase.alpha, noise=noise)
+    return (rec - x).square().mean().item(), x, rec
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    ctx = None
+    try:
+        ctx = distributed.init(args.device)
+        train(args, ctx)
+        return 0
+    except (ConfigError, CheckpointError, TrainingDiverged, FileNotFoundError) as e:
+        print(f"alae-train: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        from alae.datasets import DatasetError
+
+        if isinstance(e, DatasetError):
+            print(f"alae-train: error: {e}", file=sys.stderr)
+            return 1
+        raise
+    finally:
+        distributed.shutdown()
+
+
+def train(args: argparse.Namespace, ctx: distributed.Context) -> Path:
+    # --- config and run directory -------------------------------------------------------------
+    cfg, run_dir = resolve_config(args)
+    check_world_size(cfg, ctx.world_size)
+    resume_path = find_resume_path(args.resume, run_dir) if args.resume else None
+    if ctx.is_main:
+        data_path = resolve_data_path(cfg, args.data)  # may build the demo database once
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    distributed.barrier(ctx.world_size)
+    if not ctx.is_main:
+        data_path = resolve_data_path(cfg, args.data)
+    setup_logging(run_dir, ctx.is_main)
+    t, num_lods = cfg.train, cfg.model.num_lods
+    num_images = len(open_images(data_path, cfg.model.resolution))
+    num_train = num_images - cfg.data.holdout
+    if num_train <= 0:
+        raise ConfigError(f"data.holdout = {cfg.data.holdout} leaves no training images ({num_images} in {data_path})")
+    log.info(f"run {run_dir} | data {data_path}: {num_train} training + {cfg.data.holdout} held-out images | "
+             f"world size {ctx.world_size} on {ctx.device}")
+
+    # --- networks, EMA, optimizers ------------------------------------------------------------
+    torch.manual_seed(t.seed)
+    model = ALAE(cfg.model).to(ctx.device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizers = make_optimizers(model, cfg)
+    progress = Progress()
+
+    if resume_path is not None:
+        payload = load_checkpoint(resume_path)
+        if payload["config"]["model"] != to_dict(cfg)["model"]:
+            raise CheckpointError(f"{resume_path} was trained with a different model config than {args.config}")
+        model.load_state_dict(payload["model"])
+        ema.load_state_dict(payload["ema"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(payload["optimizers"][name])
+        progress = Progress(**payload["progress"])
+        log.info(f"resumed from {resume_path} at {progress.kimg:.1f} kimg (step {progress.step})")
+    distributed.broadcast_module_(model, ctx.world_size)
+    distributed.broadcast_module_(ema, ctx.world_size)
+
+    # --- fixed inputs for the grids -----------------------------------------------------------
+    grid = cfg.log.grid_size
+    grid_z = randomness.global_normal((grid * grid, cfg.model.latent_dim), slice(None), t.seed, "grid").to(ctx.device)
+    held_out = held_out_images(data_path, cfg.model.resolution, cfg.data.holdout)
+    writer = SummaryWriter(str(run_dir / "tb")) if ctx.is_main else None
+
+    def write_outputs(phase: Phase, save: bool) -> float | None:
+        mse = None
+        if ctx.is_main:
+            mse, originals, recs = reconstruction_mse(ema, held_out, phase, ctx.device, t.seed)
+            save_grids(ema, grid_z, originals[:grid], recs[:grid], phase, cfg, run_dir / "samples", progress.kimg, writer)
+            writer.add_scalar("Eval/reconstruction_mse", mse, progress.images_seen)
+            log.info(f"kimg {progress.kimg:.1f}: held-out reconstruction MSE {mse:.4f} at {phase.resolution}px "
+                     f"({len(held_out)} images, EMA networks)")
+        if save:
+            if ctx.is_main:
+                payload = {"config": to_dict(cfg), "model": model.state_dict(), "ema": ema.state_dict(),
+                           "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                           "progress": asdict(progress)}
+                path = save_checkpoint(run_dir / "checkpoints", payload, progress.kimg, cfg.log.keep_checkpoints)
+                log.info(f"saved {path}")
+            distributed.barrier(ctx.world_size)
+        return mse
+
+    total_images = int(round(t.total_kimg * 1000))
+    phase = phase_at(t, num_lods, progress.images_seen)
+    start_mse, end_mse = write_outputs(phase, save=False), None
+    start_time, start_images = time.perf_counter(), progress.images_seen
+    pbar = tqdm(total=total_images, initial=progress.images_seen, unit="img", unit_scale=True,
+                disable=not ctx.is_main, dynamic_ncols=True)
+
+    # --- the loop -----------------------------------------------------------------------------
+    loader_key, batches = None, None
+    next_tb, next_sample, next_ckpt = (
+        (progress.images_seen // int(k * 1000) + 1) * int(k * 1000)
+        for k in (cfg.log.kimg_per_tb, cfg.log.kimg_per_sample, cfg.log.kimg_per_checkpoint)
+    )
+    tick_time, tick_images = time.perf_counter(), progress.images_seen
+    while progress.images_seen < total_images:
+        phase = phase_at(t, num_lods, progress.images_seen)
+        if phase.lod != progress.optimizer_lod:
+            for opt in optimizers.values():
+                opt.state.clear()
+            progress.optimizer_lod = phase.lod
+        if (phase.lod, phase.batch) != loader_key:
+            start = DataPosition(progress.data_epoch, progress.data_offset)
+            batches = iter(make_loader(data_path, phase.resolution, num_train, phase.batch, ctx.rank,
+                                       ctx.world_size, t.seed, start, cfg.data.mirror, cfg.data.workers))
+            loader_key = (phase.lod, phase.batch)
+        for opt in optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = phase.lr
+
+        stats = train_step(model, optimizers, next(batches), phase, cfg, ctx, progress.step)
+        update_ema(ema, model, ema_beta(phase.batch, t.ema_halflife_kimg))
+
+        position = DataPosition(progress.data_epoch, progress.data_offset).advance(phase.batch, num_train)
+        progress.data_epoch, progress.data_offset = position.epoch, position.offset
+        progress.images_seen += phase.batch
+        progress.step += 1
+        pbar.update(phase.batch)
+        pbar.set_postfix_str(f"kimg {progress.kimg:.1f} lod {phase.lod} a {phase.alpha:.2f} "
+                             + " ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in stats.items()
+                                        if k.startswith("loss") or k == "r1"))
+
+        done = progress.images_seen >= total_images
+        if progress.images_seen >= next_tb or done:
+            now = time.perf_counter()
+            img_per_s = (progress.images_seen - tick_images) / max(now - tick_time, 1e-9)
+            tick_time, tick_images = now, progress.images_seen
+            if writer is not None:
+                for k, v in stats.items():
+                    writer.add_scalar(f"Loss/{k}", v, progress.images_seen)
+                for k, v in (("lod", phase.lod), ("alpha", phase.alpha), ("lr", phase.lr), ("batch", phase.batch)):
+                    writer.add_scalar(f"Schedule/{k}", v, progress.images_seen)
+                writer.add_scalar("Progress/kimg", progress.kimg, progress.images_seen)
+                writer.add_scalar("Progress/img_per_s", img_per_s, progress.images_seen)
+            log.debug(f"kimg {progress.kimg:.1f} {stats} {img_per_s:.1f} img/s")
+            next_tb += int(cfg.log.kimg_per_tb * 1000)
+        if progress.images_seen >= next_sample or progress.images_seen >= next_ckpt or done:
+            save = progress.images_seen >= next_ckpt or done
+            end_mse = write_outputs(phase, save)
+            while next_sample <= progress.images_seen:
+                next_sample += int(cfg.log.kimg_per_sample * 1000)
+            while next_ckpt <= progress.images_seen:
+                next_ckpt += int(cfg.log.kimg_per_checkpoint * 1000)
+    pbar.close()
+    if writer is not None:
+        writer.close()
+    elapsed = time.perf_counter() - start_time
+    log.info(f"done: {progress.kimg:.1f} kimg in {run_dir}; {progress.images_seen - start_images} images in "
+             f"{elapsed:.0f} s ({(progress.images_seen - start_images) / max(elapsed, 1e-9):.1f} img/s)")
+    if ctx.is_main and end_mse is not None:
+        log.info(f"held-out reconstruction MSE: {start_mse:.4f} at the start of this run -> {end_mse:.4f} at the end")
+    return run_dir
+
+
+if __name__ == "__main__":
+    sys.exit(main())
