@@ -20,32 +20,37 @@ swish      s * sigmoid(s)                         --       sqrt(2)
 =========  =====================================  =======  ========
 
 `alpha` is used by lrelu only (it is accepted and ignored by the others, as in the library).
+
+The CUDA path (``impl='cuda'``) computes the same in one pass, in float32 for 16-bit inputs.
+Its gradient is another fused pass whose own gradient is a third, so R1-style second
+derivatives work. For relu and lrelu the backward reads the output y, which the next layer
+keeps anyway, rather than x; smooth activations keep x for their second derivative.
 """
 import math
 
 import torch
 import torch.nn.functional as F
 
-from .build import resolve_impl
-
 
 class _Activation:
-    def __init__(self, func, def_alpha, def_gain):
+    def __init__(self, func, def_alpha, def_gain, cuda_index, ref):
         self.func = func
         self.def_alpha = def_alpha
         self.def_gain = def_gain
+        self.cuda_index = cuda_index  # BiasActAct in bias_act.h
+        self.ref = ref  # what the CUDA backward reads: "x" (and b), "y", or "" (nothing)
 
 
 ACTIVATIONS = {
-    "linear": _Activation(lambda s, alpha: s, 0.0, 1.0),
-    "relu": _Activation(lambda s, alpha: F.relu(s), 0.0, math.sqrt(2)),
-    "lrelu": _Activation(lambda s, alpha: F.leaky_relu(s, alpha), 0.2, math.sqrt(2)),
-    "tanh": _Activation(lambda s, alpha: torch.tanh(s), 0.0, 1.0),
-    "sigmoid": _Activation(lambda s, alpha: torch.sigmoid(s), 0.0, 1.0),
-    "elu": _Activation(lambda s, alpha: F.elu(s), 0.0, 1.0),
-    "selu": _Activation(lambda s, alpha: F.selu(s), 0.0, 1.0),
-    "softplus": _Activation(lambda s, alpha: F.softplus(s), 0.0, 1.0),
-    "swish": _Activation(lambda s, alpha: torch.sigmoid(s) * s, 0.0, math.sqrt(2)),
+    "linear": _Activation(lambda s, alpha: s, 0.0, 1.0, 0, ""),
+    "relu": _Activation(lambda s, alpha: F.relu(s), 0.0, math.sqrt(2), 1, "y"),
+    "lrelu": _Activation(lambda s, alpha: F.leaky_relu(s, alpha), 0.2, math.sqrt(2), 2, "y"),
+    "tanh": _Activation(lambda s, alpha: torch.tanh(s), 0.0, 1.0, 3, "x"),
+    "sigmoid": _Activation(lambda s, alpha: torch.sigmoid(s), 0.0, 1.0, 4, "x"),
+    "elu": _Activation(lambda s, alpha: F.elu(s), 0.0, 1.0, 5, "x"),
+    "selu": _Activation(lambda s, alpha: F.selu(s), 0.0, 1.0, 6, "x"),
+    "softplus": _Activation(lambda s, alpha: F.softplus(s), 0.0, 1.0, 7, "x"),
+    "swish": _Activation(lambda s, alpha: torch.sigmoid(s) * s, 0.0, math.sqrt(2), 8, "x"),
 }
 
 
@@ -86,7 +91,10 @@ def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, 
     spec = ACTIVATIONS[act]
     alpha = float(alpha if alpha is not None else spec.def_alpha)
     gain = float(gain if gain is not None else spec.def_gain)
-    resolve_impl(impl, x)
+    from .build import resolve_impl  # here, not at import: `python -m alae.kernels.build` runs it as __main__
+    if resolve_impl(impl, x) == "cuda":
+        cfg = _CudaConfig(dim, act, alpha, gain, -1.0 if clamp is None else float(clamp))
+        return _BiasActCuda.apply(x, None if b is None else b.to(x.dtype), cfg)
     return _bias_act_ref(x, b, dim, act, alpha, gain, clamp)
 
 
@@ -100,3 +108,70 @@ def _bias_act_ref(x, b, dim, act, alpha, gain, clamp):
     if clamp is not None:
         x = x.clamp(-clamp, clamp)
     return x
+
+
+def _cuda_op():
+    """The compiled kernel, torch.ops.alae_kernels.bias_act (see bias_act.cpp)."""
+    return torch.ops.alae_kernels.bias_act
+
+
+class _CudaConfig:
+    def __init__(self, dim, act, alpha, gain, clamp):
+        spec = ACTIVATIONS[act]
+        self.dim, self.act, self.alpha, self.gain, self.clamp = dim, spec.cuda_index, alpha, gain, clamp
+        self.ref = spec.ref
+        # Without a reference the gradient is dy * gain; a clamp needs y to know where it cut.
+        if self.ref == "" and clamp >= 0:
+            self.ref = "y"
+
+    def kernel(self, mode, g, b, xref, yref, dy):
+        """One pass of the CUDA kernel; modes 0/1/2 = forward / gradient / second derivative."""
+        return _cuda_op()(g, b, xref, yref, dy, mode, self.dim, self.act, self.alpha, self.gain, self.clamp)
+
+    def reduce_bias(self, t):
+        """Sum over every dimension but `dim`: a gradient with respect to the bias."""
+        return t.sum(dim=[i for i in range(t.ndim) if i != self.dim])
+
+
+class _BiasActCuda(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, b, cfg):
+        y = cfg.kernel(0, x, b, None, None, None)
+        ctx.cfg = cfg
+        ctx.save_for_backward(x if cfg.ref == "x" else None, b if cfg.ref == "x" else None,
+                              y if cfg.ref == "y" else None)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, b, y = ctx.saved_tensors
+        cfg = ctx.cfg
+        dx = db = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            dx = _BiasActCudaGrad.apply(dy, x, b, y, cfg)
+        if ctx.needs_input_grad[1]:
+            db = cfg.reduce_bias(dx)
+        return dx, db, None
+
+
+class _BiasActCudaGrad(torch.autograd.Function):
+    """dx = dy * d(bias_act)/dx; linear in dy, and differentiable in x for smooth activations."""
+
+    @staticmethod
+    def forward(ctx, dy, x, b, y, cfg):
+        ctx.cfg = cfg
+        ctx.save_for_backward(dy, x, b, y)
+        return cfg.kernel(1, dy, b, x, y, None)
+
+    @staticmethod
+    def backward(ctx, d_dx):
+        dy, x, b, y = ctx.saved_tensors
+        cfg = ctx.cfg
+        d_dy = d_x = d_b = None
+        if ctx.needs_input_grad[0]:
+            d_dy = _BiasActCudaGrad.apply(d_dx, x, b, y, cfg)
+        if cfg.ref == "x" and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
+            d_x = cfg.kernel(2, d_dx, b, x, y, dy)
+            if ctx.needs_input_grad[2]:
+                d_b = cfg.reduce_bias(d_x)
+        return d_dy, d_x, d_b, None, None

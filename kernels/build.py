@@ -1,22 +1,232 @@
-"""Choosing between the reference and the fused CUDA implementation of an op.
+"""Building the fused CUDA kernels, and choosing between them and the reference ops.
 
-`impl` is one of:
+`impl` (an argument of every op) is one of:
 - ``'ref'``: pure PyTorch reference, any device, exact first and second derivatives;
-- ``'cuda'``: the fused CUDA kernels (an error where they cannot be used);
-- ``'auto'``: ``'cuda'`` when the input is on a CUDA device and the kernels are available,
-  else ``'ref'``.
-
+- ``'cuda'``: the fused CUDA kernels; an error for a CPU tensor or when they fail to build;
+- ``'auto'``: ``'cuda'`` when the input is on a CUDA device and the kernels build, else
+  ``'ref'`` (a failed build gives one warning with the compiler's output).
 The environment variable ``ALAE_KERNELS=ref|cuda|auto`` overrides the argument everywhere.
+
+The kernels are compiled with ninja through ``torch.utils.cpp_extension.load`` on first use,
+at most once per process, into ``$TORCH_EXTENSIONS_DIR`` (default
+``~/.cache/alae/torch_extensions``) under a key hashing the sources, build flags, torch, CUDA
+and Python versions and the GPU architectures. Concurrent processes (torchrun ranks)
+serialize on an ``fcntl.flock`` lock, which the OS drops when its holder dies, so a killed
+build never leaves a lock behind; each build happens in a private temporary folder renamed
+into place atomically, so a reader never sees a half-built cache entry.
+
+``python -m alae.kernels.build --check`` compiles (and links) every source for the
+architectures in ``TORCH_CUDA_ARCH_LIST`` (default ``8.0;9.0``) without using a GPU.
 """
+import argparse
+import contextlib
+import fcntl
+import glob
+import hashlib
 import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
 
 import torch
 
 IMPLS = ("auto", "ref", "cuda")
 ENV_VAR = "ALAE_KERNELS"
+DEFAULT_CHECK_ARCHS = "8.0;9.0"
+KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def resolve_impl(impl, x):
+class BuildError(RuntimeError):
+    """The extension failed to compile or load; the message carries the compiler output."""
+
+
+def cache_root():
+    """Folder holding built extensions: $TORCH_EXTENSIONS_DIR or the user cache."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if not root:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(cache, "alae", "torch_extensions")
+    return root
+
+
+def _cpp_extension():
+    """torch.utils.cpp_extension with a usable CUDA_HOME.
+
+    torch derives CUDA_HOME from the location of `nvcc` on PATH; a wrapper script such as
+    /usr/local/bin/nvcc makes that /usr/local, which has no CUDA headers. Fall back to the
+    conventional locations then.
+    """
+    from torch.utils import cpp_extension
+
+    def valid(home):
+        return home and os.path.isfile(os.path.join(home, "include", "cuda_runtime.h"))
+
+    if not valid(cpp_extension.CUDA_HOME):
+        for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
+            if valid(home):
+                cpp_extension.CUDA_HOME = home
+                break
+    return cpp_extension
+
+
+def _nvcc_version(cpp_extension):
+    if cpp_extension.CUDA_HOME is None:
+        return "no-nvcc"
+    try:
+        out = subprocess.run([os.path.join(cpp_extension.CUDA_HOME, "bin", "nvcc"), "--version"],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "no-nvcc"
+    return out.strip().splitlines()[-1] if out.strip() else "no-nvcc"
+
+
+@contextlib.contextmanager
+def _env(name, value):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
+
+
+class Extension:
+    """A C++/CUDA torch extension built at most once per process into a locked shared cache.
+
+    `sources` are compiled and linked; `headers` only enter the cache key. Loading registers
+    the library's torch ops (``torch.ops.<namespace>.*``); `load` returns the library path.
+    """
+
+    def __init__(self, name, sources, headers=(), extra_cflags=(), extra_cuda_cflags=()):
+        self.name = name
+        self.sources = [os.path.abspath(s) for s in sources]
+        self.headers = [os.path.abspath(h) for h in headers]
+        self.extra_cflags = list(extra_cflags)
+        self.extra_cuda_cflags = list(extra_cuda_cflags)
+        self.with_cuda = any(s.endswith(".cu") for s in self.sources)
+        self._lock = threading.Lock()
+        self._path = None
+        self._error = None
+        self._warned = False
+
+    # -- cache key and compilation ---------------------------------------------------------
+    def _arch_list(self):
+        """TORCH_CUDA_ARCH_LIST if set, else the current GPU's compute capability."""
+        archs = os.environ.get("TORCH_CUDA_ARCH_LIST")
+        if archs or not self.with_cuda:
+            return archs or ""
+        major, minor = torch.cuda.get_device_capability()
+        return f"{major}.{minor}"
+
+    def cache_key(self, archs):
+        h = hashlib.sha256()
+        for path in sorted(self.sources + self.headers):
+            h.update(os.path.basename(path).encode() + b"\0")
+            with open(path, "rb") as fh:
+                h.update(fh.read() + b"\0")
+        cpp_extension = _cpp_extension()
+        for item in (self.extra_cflags, self.extra_cuda_cflags, torch.__version__, torch.version.cuda,
+                     _nvcc_version(cpp_extension) if self.with_cuda else "", archs,
+                     sys.version_info[:2], platform.machine()):
+            h.update(repr(item).encode() + b"\0")
+        return h.hexdigest()[:16]
+
+    def compile(self, build_dir, archs, verbose=False):
+        """Compile and link into `build_dir` (ninja), then load; returns the library path."""
+        cpp_extension = _cpp_extension()
+        with _env("TORCH_CUDA_ARCH_LIST", archs) if self.with_cuda else contextlib.nullcontext():
+            try:
+                return cpp_extension.load(
+                    name=self.name, sources=self.sources, extra_cflags=["-O3"] + self.extra_cflags,
+                    extra_cuda_cflags=["-O3"] + self.extra_cuda_cflags, extra_include_paths=[KERNEL_DIR],
+                    build_directory=build_dir, verbose=verbose, with_cuda=self.with_cuda,
+                    is_python_module=False)
+            except Exception as exc:  # compiler errors arrive as RuntimeError with ninja's output
+                raise BuildError(f"building {self.name} failed: {exc}") from exc
+
+    # -- the shared cache -----------------------------------------------------------------
+    def _build_or_fetch(self):
+        archs = self._arch_list()
+        root = cache_root()
+        os.makedirs(root, exist_ok=True)
+        final = os.path.join(root, f"{self.name}-{self.cache_key(archs)}")
+        lib = os.path.join(final, f"{self.name}.so")
+        if not os.path.isfile(lib):
+            with open(final + ".lock", "a+") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    print(f"alae.kernels: waiting for another process building {final}", file=sys.stderr)
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                try:  # the OS releases the lock if this process dies
+                    lock.seek(0)
+                    lock.truncate()
+                    lock.write(f"{os.getpid()}\n")
+                    lock.flush()
+                    if not os.path.isfile(lib):
+                        # Leftovers of builds killed midway: no live builder holds the lock.
+                        for stale in glob.glob(final + ".tmp-*"):
+                            shutil.rmtree(stale, ignore_errors=True)
+                        if os.path.isdir(final):  # incomplete entry (no library)
+                            shutil.rmtree(final, ignore_errors=True)
+                        tmp = tempfile.mkdtemp(prefix=os.path.basename(final) + ".tmp-", dir=root)
+                        try:
+                            self.compile(tmp, archs)
+                            os.rename(tmp, final)
+                        except BaseException:
+                            shutil.rmtree(tmp, ignore_errors=True)
+                            raise
+                        return lib  # compile() loaded it already
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        try:
+            torch.ops.load_library(lib)
+        except OSError as exc:
+            raise BuildError(f"loading {lib} failed: {exc}") from exc
+        return lib
+
+    def load(self):
+        """Build (or fetch from the cache) and load, once per process; raise BuildError on failure."""
+        with self._lock:
+            if self._path is None and self._error is None:
+                try:
+                    self._path = self._build_or_fetch()
+                except BuildError as exc:
+                    self._error = exc
+            if self._error is not None:
+                raise self._error
+            return self._path
+
+    def available(self):
+        """True when loaded; on a failed build warns once (with the compiler output) and returns False."""
+        try:
+            self.load()
+            return True
+        except BuildError as exc:
+            with self._lock:
+                warn, self._warned = not self._warned, True
+            if warn:
+                warnings.warn(f"alae.kernels: the CUDA kernels are unavailable, falling back to the "
+                              f"reference implementation (impl='ref').\n{exc}", RuntimeWarning, stacklevel=3)
+            return False
+
+
+KERNELS = Extension(
+    "alae_kernels",
+    sources=[os.path.join(KERNEL_DIR, s) for s in ("upfirdn2d.cpp", "upfirdn2d.cu", "bias_act.cpp", "bias_act.cu")],
+    headers=[os.path.join(KERNEL_DIR, h) for h in ("common.h", "upfirdn2d.h", "bias_act.h")],
+)
+
+
+def resolve_impl(impl, x, ext=KERNELS):
     """Return ``'ref'`` or ``'cuda'`` for an op called with `impl` on tensor `x`."""
     env = os.environ.get(ENV_VAR)
     if env:
@@ -27,9 +237,48 @@ def resolve_impl(impl, x):
         raise ValueError(f"impl={impl!r} is not one of {', '.join(IMPLS)}")
     if impl == "ref":
         return "ref"
+    on_cuda = x.device.type == "cuda"
     if impl == "cuda":
-        raise RuntimeError(
-            "impl='cuda' requested but the fused CUDA kernels are not available "
-            f"(input on {x.device}); use impl='ref' or 'auto'"
-        )
-    return "ref"
+        if not on_cuda:
+            raise RuntimeError(f"impl='cuda' needs a CUDA tensor, got one on {x.device}; use impl='ref' or 'auto'")
+        try:
+            ext.load()
+        except BuildError as exc:
+            raise RuntimeError(f"impl='cuda' requested but the CUDA kernels failed to build:\n{exc}") from exc
+        return "cuda"
+    return "cuda" if on_cuda and ext.available() else "ref"
+
+
+def check(verbose=False):
+    """Compile and link every CUDA source into a temporary folder, without a GPU; 0 on success."""
+    archs = os.environ.get("TORCH_CUDA_ARCH_LIST") or DEFAULT_CHECK_ARCHS
+    if _cpp_extension().CUDA_HOME is None:
+        print("alae.kernels.build --check: nvcc not found (set CUDA_HOME)", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="alae-kernels-check-") as tmp:
+        try:
+            KERNELS.compile(tmp, archs, verbose=verbose)
+        except BuildError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    names = ", ".join(os.path.basename(s) for s in KERNELS.sources)
+    print(f"alae.kernels: compiled {names} for TORCH_CUDA_ARCH_LIST={archs} "
+          f"in {time.perf_counter() - start:.0f} s (CUDA initialized: {torch.cuda.is_initialized()})")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m alae.kernels.build", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="compile every CUDA source, without a GPU")
+    parser.add_argument("--verbose", action="store_true", help="show the compiler commands")
+    args = parser.parse_args(argv)
+    if not args.check:
+        parser.print_help()
+        return 2
+    return check(args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,8 +20,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .build import resolve_impl
-
 
 def _parse_scaling(value, name):
     if isinstance(value, (int, np.integer)):
@@ -134,8 +132,11 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="au
     if out_h < 1 or out_w < 1:
         raise ValueError(f"upfirdn2d output would be empty ({out_h}x{out_w}) for input {tuple(x.shape)}, "
                          f"filter {tuple(f.shape)}, up={up}, down={down}, padding={padding}")
-    resolve_impl(impl, x)
-    return _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain)
+    geom = _Geometry(upx, upy, downx, downy, padx0, padx1, pady0, pady1, bool(flip_filter), float(gain))
+    from .build import resolve_impl  # here, not at import: `python -m alae.kernels.build` runs it as __main__
+    if resolve_impl(impl, x) == "cuda":
+        return _Upfirdn2dCuda.apply(x, f, geom)
+    return _upfirdn2d_ref(x, f, *geom)
 
 
 def _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain):
@@ -150,15 +151,74 @@ def _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, fli
     x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
     x = x[:, :, max(-pady0, 0): x.shape[2] - max(-pady1, 0), max(-padx0, 0): x.shape[3] - max(-padx1, 0)]
     # conv2d correlates, so a true convolution flips the filter.
-    f = (f * (gain ** (f.ndim / 2))).to(x.dtype)
+    f = f.to(x.dtype)
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     # Depthwise convolution; decimation is the convolution's stride.
     if f.ndim == 2:
-        weight = f[None, None].expand(c, 1, *f.shape)
+        weight = (f * gain)[None, None].expand(c, 1, *f.shape)
         return F.conv2d(x, weight, stride=(downy, downx), groups=c)
-    x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, -1), stride=(1, downx), groups=c)
+    # Separable: rows (carrying the gain), then columns.
+    x = F.conv2d(x, (f * gain)[None, None, None, :].expand(c, 1, 1, -1), stride=(1, downx), groups=c)
     return F.conv2d(x, f[None, None, :, None].expand(c, 1, -1, 1), stride=(downy, 1), groups=c)
+
+
+class _Geometry(tuple):
+    """(upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain) of one call."""
+
+    def __new__(cls, *args):
+        return super().__new__(cls, args)
+
+    def transposed(self, f, in_shape, out_shape):
+        """Geometry whose upfirdn2d maps an output gradient to the input gradient.
+
+        The adjoint of zero-insertion is decimation and vice versa, the adjoint of a
+        convolution is a correlation with the same filter, and the padding is what makes the
+        result line up with (and have the size of) the original input.
+        """
+        upx, upy, downx, downy, padx0, _, pady0, _, flip_filter, gain = self
+        fw, fh = _filter_size(f)
+        ih, iw = in_shape[2], in_shape[3]
+        oh, ow = out_shape[2], out_shape[3]
+        return _Geometry(downx, downy, upx, upy,
+                         fw - padx0 - 1, iw * upx - ow * downx + padx0 - upx + 1,
+                         fh - pady0 - 1, ih * upy - oh * downy + pady0 - upy + 1,
+                         not flip_filter, gain)
+
+
+def _cuda_op():
+    """The compiled kernel, torch.ops.alae_kernels.upfirdn2d (see upfirdn2d.cpp)."""
+    return torch.ops.alae_kernels.upfirdn2d
+
+
+def _upfirdn2d_kernel(x, f, geom):
+    """One call of the CUDA kernel (2-D filter) or two (separable: rows, then columns)."""
+    upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain = geom
+    op = _cuda_op()
+    f = f.to(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
+    if f.ndim == 2:
+        return op(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain)
+    x = op(x, f[None, :], upx, 1, downx, 1, padx0, padx1, 0, 0, flip_filter, gain)
+    return op(x, f[:, None], 1, upy, 1, downy, 0, 0, pady0, pady1, flip_filter, 1.0)
+
+
+class _Upfirdn2dCuda(torch.autograd.Function):
+    """CUDA upfirdn2d; its backward is upfirdn2d again, so derivatives of any order work."""
+
+    @staticmethod
+    def forward(ctx, x, f, geom):
+        ctx.save_for_backward(f)
+        ctx.geom = geom
+        ctx.in_shape = x.shape
+        return _upfirdn2d_kernel(x, f, geom)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (f,) = ctx.saved_tensors
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = _Upfirdn2dCuda.apply(dy, f, ctx.geom.transposed(f, ctx.in_shape, dy.shape))
+        return dx, None, None
 
 
 def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto"):

@@ -1,11 +1,24 @@
-"""bias_act against float64 formulas written out per activation."""
+"""bias_act against float64 formulas written out per activation.
+
+The CUDA path is checked twice: on CPU, by compiling the kernel's per-element code
+(kernels/bias_act.h) for the host and running the CUDA path's autograd Functions on it; and
+on a GPU (tests marked `cuda`) against `ref`.
+"""
+import ctypes
+import importlib
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from alae.kernels import bias_act
+
+KERNEL_DIR = Path(__file__).resolve().parents[1] / "kernels"
+ba = importlib.import_module("alae.kernels.bias_act")
 
 
 @pytest.fixture(autouse=True)
@@ -107,3 +120,167 @@ def test_bad_arguments(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         bias_act(**args)
+
+
+# --- the CUDA path's code on CPU -----------------------------------------------------------
+
+HOST_HARNESS = r"""
+#include "bias_act.h"
+// Fills the parameters as bias_act.cpp does and runs the kernel's per-element body everywhere.
+extern "C" void bias_act_host(const double* g, const double* b, const double* xref, const double* yref,
+                              const double* dy, double* out, const int* modes, const double* reals,
+                              const int64_t* sizes) {
+  alae::BiasActParams p{};
+  p.g = g; p.b = b; p.xref = xref; p.yref = yref; p.dy = dy; p.out = out;
+  p.dtype = alae::kFloat64; p.mode = modes[0]; p.act = modes[1];
+  p.alpha = reals[0]; p.gain = reals[1]; p.clamp = reals[2];
+  p.numel = sizes[0]; p.bias_stride = sizes[1]; p.bias_size = sizes[2];
+  for (int64_t i = 0; i < p.numel; ++i) alae::bias_act_store<double, double, int64_t>(p, i);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def host_op(tmp_path_factory):
+    """A CPU stand-in for torch.ops.alae_kernels.bias_act built from the kernel's header."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not found")
+    tmp = tmp_path_factory.mktemp("bias_act_host")
+    (tmp / "harness.cpp").write_text(HOST_HARNESS)
+    subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{KERNEL_DIR}", "harness.cpp", "-o",
+                    "harness.so"], cwd=tmp, check=True)
+    lib = ctypes.CDLL(str(tmp / "harness.so"))
+
+    def same_layout(t, like):
+        return all(t.stride(i) == like.stride(i) for i in range(like.ndim) if like.shape[i] > 1)
+
+    def op(g, b, xref, yref, dy, mode, dim, act, alpha, gain, clamp):
+        assert g.dtype == torch.float64
+        dense = g.is_contiguous() or (g.ndim == 4 and g.is_contiguous(memory_format=torch.channels_last))
+        g = g if dense else g.contiguous()
+        out = torch.full_like(g, float("nan"))
+        keep = [t if t is None or same_layout(t, g) else torch.empty_like(g).copy_(t) for t in (xref, yref, dy)]
+        ptr = lambda t: ctypes.c_void_p(None if t is None else t.data_ptr())  # noqa: E731
+        b = None if b is None else b.contiguous()
+        sizes = (g.numel(), g.stride(dim), g.shape[dim]) if b is not None else (g.numel(), 1, 1)
+        lib.bias_act_host(ptr(g), ptr(b), *(ptr(t) for t in keep), ptr(out), (ctypes.c_int * 2)(mode, act),
+                          (ctypes.c_double * 3)(alpha, gain, clamp), (ctypes.c_int64 * 3)(*sizes))
+        return out
+
+    return op
+
+
+def _cuda_path(x, b, dim, act, alpha=None, gain=None, clamp=None):
+    """The autograd Functions the 'cuda' impl runs, with whatever op `_cuda_op` returns."""
+    spec = ba.ACTIVATIONS[act]
+    cfg = ba._CudaConfig(dim, act, float(spec.def_alpha if alpha is None else alpha),
+                         float(spec.def_gain if gain is None else gain), -1.0 if clamp is None else float(clamp))
+    return ba._BiasActCuda.apply(x, b, cfg)
+
+
+def _kinked_input(shape, seed):
+    """Random values kept 0.1 away from 0, where relu/lrelu/elu/selu are not smooth."""
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    return x + 0.1 * x.sign()
+
+
+@pytest.mark.parametrize("act", list(FORMULAS))
+@pytest.mark.parametrize("variant", ["defaults", "custom", "clamp_dim0", "channels_last"])
+def test_host_compiled_kernel_derivatives(host_op, monkeypatch, act, variant):
+    """Forward, first and second derivatives of the CUDA path's graph equal the reference's."""
+    monkeypatch.setattr(ba, "_cuda_op", lambda: host_op)
+    kw, dim, shape = {}, 1, (2, 3, 4, 5)
+    if variant == "custom":
+        kw = dict(alpha=0.3, gain=-1.4)
+    elif variant == "clamp_dim0":
+        kw, dim = dict(gain=2.5, clamp=0.9), 0
+    x = _kinked_input(shape, seed=list(FORMULAS).index(act))
+    if variant == "channels_last":
+        x = x.to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    b = (0.3 * torch.randn(shape[dim], dtype=torch.float64)).requires_grad_()
+    w = torch.randn(shape, dtype=torch.float64)
+
+    def derivatives(fn):
+        y = fn(x, b)
+        gx, gb = torch.autograd.grad((y * y * w).sum(), (x, b), create_graph=True)
+        ggx, ggb = torch.autograd.grad((gx * gx).sum() + gb.sum(), (x, b))
+        return y, gx, gb, ggx, ggb
+
+    got = derivatives(lambda x_, b_: _cuda_path(x_, b_, dim, act, **kw))
+    want = derivatives(lambda x_, b_: bias_act(x_, b_, dim=dim, act=act, impl="ref", **kw))
+    for g, w_ in zip(got, want):
+        torch.testing.assert_close(g, w_, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("act", ["lrelu", "swish", "softplus", "linear"])
+def test_host_compiled_kernel_gradgradcheck(host_op, monkeypatch, act):
+    monkeypatch.setattr(ba, "_cuda_op", lambda: host_op)
+    x = _kinked_input((2, 3, 2), seed=5).requires_grad_()
+    b = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    for kw in (dict(), dict(gain=0.7, clamp=1.1)):
+        fn = lambda x_, b_: _cuda_path(x_, b_, 1, act, **kw)  # noqa: E731
+        assert torch.autograd.gradcheck(fn, (x, b))
+        assert torch.autograd.gradgradcheck(fn, (x, b))
+
+
+def test_cuda_path_saves_y_not_x_for_lrelu(host_op, monkeypatch):
+    """relu/lrelu backward reads the output (kept anyway by the next layer), not the input."""
+    monkeypatch.setattr(ba, "_cuda_op", lambda: host_op)
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    y = _cuda_path(x, None, 1, "lrelu")
+    saved = [t for t in y.grad_fn.saved_tensors if t is not None]
+    assert len(saved) == 1 and torch.equal(saved[0], y)
+
+
+# --- CUDA against ref (needs a GPU) -------------------------------------------------------
+
+TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 2e-2}
+
+
+def _poison_cuda_cache(*shapes, dtype):
+    """Fill freed cached blocks of these sizes with NaN, so an op's unwritten output shows."""
+    blocks = [torch.full(s, float("nan"), dtype=dtype, device="cuda") for s in shapes]
+    del blocks
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("act", list(FORMULAS))
+def test_cuda_matches_ref(dtype, act):
+    """Forward, gradients and second derivatives for several shapes, layouts, dims and clamps."""
+    cases = [((32, 512, 4, 4), 1, {}), ((7, 13, 17, 3), 1, dict(alpha=0.1, gain=0.5, clamp=0.7)),
+             ((5, 33, 9, 11), 0, dict(clamp=1.5)), ((1000, 257), 1, {}), ((8, 64, 31, 29), 3, dict(gain=2.0))]
+    for shape, dim, kw in cases:
+        x = torch.randn(shape, device="cuda", dtype=torch.float64) * 2
+        x = (x + 0.05 * x.sign()).to(dtype)
+        if len(shape) == 4 and shape[1] % 2:
+            x = x.to(memory_format=torch.channels_last)
+        b = torch.randn(shape[dim], device="cuda", dtype=dtype)
+        w = torch.randn(shape, device="cuda")
+
+        def derivatives(impl):
+            xi, bi = x.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+            _poison_cuda_cache(shape, shape, shape, shape, dtype=dtype)
+            y = bias_act(xi, bi, dim=dim, act=act, impl=impl, **kw)
+            gx, gb = torch.autograd.grad((y.float() ** 2 * w).sum(), (xi, bi), create_graph=True)
+            ggx, ggb = torch.autograd.grad((gx.float() ** 2).sum() + gb.float().sum(), (xi, bi))
+            return y, gx, gb, ggx, ggb
+
+        for got, want in zip(derivatives("cuda"), derivatives("ref")):
+            got, want = got.double(), want.double()
+            assert not got.isnan().any(), "unwritten (NaN-poisoned) or invalid elements"
+            scale = max(want.abs().max().item(), 1e-30)
+            assert (got - want).abs().max().item() <= TOL[dtype] * scale, (shape, dim, kw)
+
+
+@pytest.mark.cuda
+def test_cuda_gradgradcheck_and_auto():
+    x = _kinked_input((3, 4, 5), seed=1).cuda().requires_grad_()
+    b = torch.zeros(4, dtype=torch.float64, device="cuda", requires_grad=True)
+    for act in ("lrelu", "swish", "tanh"):
+        fn = lambda x_, b_: bias_act(x_, b_, act=act, clamp=1.2, impl="cuda")  # noqa: E731
+        assert torch.autograd.gradcheck(fn, (x, b))
+        assert torch.autograd.gradgradcheck(fn, (x, b))
+    y = bias_act(x, b, act="lrelu", impl="auto")
+    assert "BiasActCuda" in type(y.grad_fn).__name__
