@@ -2,6 +2,7 @@
 import operator
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -57,10 +58,9 @@ class LMDBDataset(Dataset):
         with shared_reader(self._reader_key).begin(buffers=True) as txn:
             record = txn.get(image_key(self.resolution, index))
             pixels = decode_record(record, self._encodings[self.resolution], self.resolution, self.channels)
-        image = torch.from_numpy(pixels)
         if self.mirror and torch.rand(()) < 0.5:
-            image = image.flip(2)
-        return image
+            pixels = np.ascontiguousarray(pixels[:, :, ::-1])  # numpy: torch.flip goes multi-threaded and is ~1000x slower here
+        return torch.from_numpy(pixels)
 
     def source_name(self, index: int) -> str:
         """The file (relative path or zip member, as listed by alae-prepare) image `index` came from."""
