@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -193,8 +194,9 @@ _worker_maker: ImageRecordMaker | None = None
 
 
 def _install_worker_maker(maker: ImageRecordMaker) -> None:
-    """Pool initializer: each worker process keeps one maker (and so one open zip archive)."""
+    """Pool initializer: each worker keeps one maker (so one open zip archive) and leaves Ctrl-C to the parent."""
     global _worker_maker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_maker = maker
 
 

@@ -1,7 +1,7 @@
 """The on-disk layout of an alae LMDB database: keys, JSON records, reading and checking the metadata.
 
 A database is an LMDB environment directory (data.mdb, lock.mdb) holding:
-  b"alae/meta"              JSON metadata (see `build_metadata` in builder.py): format, format_version,
+  b"alae/meta"              JSON metadata (written by builder.py): format, format_version,
                             complete, count, resolutions, channels, encoding, record_encodings,
                             source, build (the arguments a resumed build must match), skipped
   b"alae/progress"          JSON resume point of an unfinished build; deleted on completion

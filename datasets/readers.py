@@ -26,13 +26,7 @@ def shared_reader(key: str) -> lmdb.Environment:
 
     Raises lmdb.Error when the directory cannot be opened as LMDB.
     """
-    global _owner_pid
-    if _owner_pid != os.getpid():
-        with _opening:
-            for inherited in _readers.values():
-                inherited.close()  # unmaps this process's copy only; the parent's stays open
-            _readers.clear()
-            _owner_pid = os.getpid()
+    _close_inherited_after_fork()
     env = _readers.get(key)
     if env is None:
         with _opening:
@@ -45,7 +39,19 @@ def shared_reader(key: str) -> lmdb.Environment:
 
 def release_reader(path) -> None:
     """Close this process's reader of `path`, if any (before writing it, deleting it, or on a failed open)."""
+    _close_inherited_after_fork()
     with _opening:
         env = _readers.pop(reader_key(path), None)
-        if env is not None and _owner_pid == os.getpid():
+        if env is not None:
             env.close()
+
+
+def _close_inherited_after_fork() -> None:
+    """In a forked child, close the environments inherited from the parent (unmapping only this process's copy)."""
+    global _owner_pid
+    if _owner_pid != os.getpid():
+        with _opening:
+            for inherited in _readers.values():
+                inherited.close()
+            _readers.clear()
+            _owner_pid = os.getpid()
