@@ -116,6 +116,7 @@ class Extension:
         self._path = None
         self._error = None
         self._warned = False
+        self.built_here = False  # True when this process compiled it (rather than found it cached)
 
     # -- cache key and compilation ---------------------------------------------------------
     def _arch_list(self):
@@ -139,6 +140,11 @@ class Extension:
             h.update(repr(item).encode() + b"\0")
         return h.hexdigest()[:16]
 
+    def cache_entry(self):
+        """(architectures, folder of this build in the cache); the lock file is folder + '.lock'."""
+        archs = self._arch_list()
+        return archs, os.path.join(cache_root(), f"{self.name}-{self.cache_key(archs)}")
+
     def compile(self, build_dir, archs, verbose=False):
         """Compile and link into `build_dir` (ninja), then load; returns the library path."""
         cpp_extension = _cpp_extension()
@@ -154,10 +160,9 @@ class Extension:
 
     # -- the shared cache -----------------------------------------------------------------
     def _build_or_fetch(self):
-        archs = self._arch_list()
-        root = cache_root()
+        archs, final = self.cache_entry()
+        root = os.path.dirname(final)
         os.makedirs(root, exist_ok=True)
-        final = os.path.join(root, f"{self.name}-{self.cache_key(archs)}")
         lib = os.path.join(final, f"{self.name}.so")
         if not os.path.isfile(lib):
             with open(final + ".lock", "a+") as lock:
@@ -184,12 +189,13 @@ class Extension:
                         except BaseException:
                             shutil.rmtree(tmp, ignore_errors=True)
                             raise
+                        self.built_here = True
                         return lib  # compile() loaded it already
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         try:
             torch.ops.load_library(lib)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise BuildError(f"loading {lib} failed: {exc}") from exc
         return lib
 
@@ -201,6 +207,8 @@ class Extension:
                     self._path = self._build_or_fetch()
                 except BuildError as exc:
                     self._error = exc
+                except Exception as exc:  # e.g. an unwritable cache: also a reason to fall back
+                    self._error = BuildError(f"building {self.name} failed: {exc!r}")
             if self._error is not None:
                 raise self._error
             return self._path
