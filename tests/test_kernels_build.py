@@ -155,3 +155,20 @@ def test_cache_key_tracks_sources_and_archs(tmp_path):
     with open(src, "a") as f:
         f.write("// changed\n")
     assert key != ext.cache_key("8.0")
+
+
+def test_benchmark_runs_its_cases_on_cpu():
+    """The benchmark's cases, passes and agreement check (ref vs plain torch) on a tiny model."""
+    import io
+
+    from alae.kernels import benchmark
+
+    assert len(benchmark.ffhq_cases()) == 26  # 10 bias_lrelu, 8 blur, 4 upsample2x, 4 downsample2x
+    out = io.StringIO()
+    rows = benchmark.run("cpu", batch=2, channels=(8, 4, 2), dtypes=("fp32",), impls=("ref", "torch"),
+                         warmup=1, reps=1, out=out)
+    assert len(rows) == 3 * len(benchmark.ffhq_cases(2, (8, 4, 2)))
+    assert all(r["ms"]["ref"] > 0 and r["ms"]["torch"] > 0 for r in rows)
+    assert "blur" in out.getvalue() and "downsample2x" in out.getvalue()
+    if not torch.cuda.is_available():
+        assert benchmark.main([]) == 2
