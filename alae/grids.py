@@ -38,7 +38,7 @@ def save_png(grid: torch.Tensor, path: Path) -> None:
 @torch.no_grad()
 def save_grids(ema, grid_z: torch.Tensor, originals: torch.Tensor, reconstructions: torch.Tensor, phase, cfg,
                samples_dir: Path, kimg: float, writer=None) -> None:
-    """grid_z: [grid², latent]; originals and reconstructions: [n, C, r, r] in [−1, 1] at the phase's resolution."""
+    """grid_z: [grid², latent]; originals, reconstructions: [n, C, R, R] in [−1, 1] (any resolution)."""
     t, full = cfg.train, cfg.model.resolution
     noise = randomness.per_sample_noise(ema.G.noise_shapes(phase.lod), range(len(grid_z)), grid_z.device,
                                         t.seed, "grid_noise")

@@ -27,7 +27,7 @@ from alae.checkpoint import CheckpointError, find_resume_path, load_checkpoint, 
 from alae.config import Config, ConfigError, check_world_size, from_dict, load_config, save_config, to_dict
 from alae.data import DataPosition, held_out_images, make_loader, open_images, resolve_data_path
 from alae.ema import update_ema
-from alae.grids import save_grids
+from alae.grids import save_grids, to_full_resolution
 from alae.layers import downsample2x, upsample2x
 from alae.losses import discriminator_loss, generator_loss, latent_loss
 from alae.model import ALAE
@@ -220,16 +220,22 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
 @torch.no_grad()
 def reconstruction_mse(ema: ALAE, held_out_u8: torch.Tensor, phase: Phase, device,
                        seed: int) -> tuple[float, torch.Tensor, torch.Tensor]:
-    """MSE (pixel range [−1, 1]) between held-out images at the phase's resolution and their
-    EMA reconstructions; returns (mse, originals, reconstructions), both [N, C, r, r]."""
+    """Held-out reconstruction error of the EMA networks at the model's full resolution.
+
+    The images are encoded at the phase's resolution (box-filter downsampled, as the database
+    stores them) and the reconstructions nearest-upsampled back, so the number measures what
+    the reconstruction grids show and compares across lods. Returns (MSE in the pixel range
+    [−1, 1], originals, reconstructions), both [N, C, R_full, R_full].
+    """
     from alae.datasets import to_model_range
 
-    x = to_model_range(held_out_u8.to(device))
+    originals = to_model_range(held_out_u8.to(device))
+    x = originals
     while x.shape[-1] > phase.resolution:
         x = downsample2x(x)
     noise = randomness.per_sample_noise(ema.G.noise_shapes(phase.lod), range(len(x)), device, seed, "eval")
-    rec = ema.reconstruct(x, phase.lod, phase.alpha, noise=noise)
-    return (rec - x).square().mean().item(), x, rec
+    rec = to_full_resolution(ema.reconstruct(x, phase.lod, phase.alpha, noise=noise), originals.shape[-1])
+    return (rec - originals).square().mean().item(), originals, rec
 
 
 def main(argv=None) -> int:
@@ -306,8 +312,8 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> Path:
             mse, originals, recs = reconstruction_mse(ema, held_out, phase, ctx.device, t.seed)
             save_grids(ema, grid_z, originals[:grid], recs[:grid], phase, cfg, run_dir / "samples", progress.kimg, writer)
             writer.add_scalar("Eval/reconstruction_mse", mse, progress.images_seen)
-            log.info(f"kimg {progress.kimg:.1f}: held-out reconstruction MSE {mse:.4f} at {phase.resolution}px "
-                     f"({len(held_out)} images, EMA networks)")
+            log.info(f"kimg {progress.kimg:.1f}: held-out reconstruction MSE {mse:.4f} "
+                     f"({len(held_out)} images, EMA networks at {phase.resolution} px)")
         if save:
             if ctx.is_main:
                 payload = {"config": to_dict(cfg), "model": model.state_dict(), "ema": ema.state_dict(),
