@@ -15,6 +15,11 @@ Output size per axis: ``(in*up + pad0 + pad1 - taps) // down + 1``.
 
 A 1-D filter of n taps is separable: it filters rows and columns with the same taps (the
 2-D filter is its outer product). A 2-D filter ``[fh, fw]`` is used as is.
+
+The CUDA path (``impl='cuda'``, upfirdn2d.cu) computes each output pixel from only the taps
+that meet nonzero upsampled pixels, in float32 for 16-bit inputs, for any memory layout; a
+separable filter runs as a row pass then a column pass. Its backward is upfirdn2d again (up and
+down swapped, the filter flipped, the padding adjusted), so derivatives of any order work.
 """
 import numpy as np
 import torch
@@ -120,7 +125,7 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="au
 
     Returns:
         [N, C, (H*upy + y0 + y1 - fh) // downy + 1, (W*upx + x0 + x1 - fw) // downx + 1],
-        dtype of x. Differentiable twice with respect to x.
+        dtype of x. Differentiable to any order with respect to x.
     """
     f = _check_args(x, f)
     upx, upy = _parse_scaling(up, "up")

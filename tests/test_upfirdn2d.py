@@ -323,7 +323,7 @@ def test_cuda_matches_ref(dtype, seed):
     x = torch.from_numpy(rng.standard_normal((n, c, h, w))).to("cuda", dtype)
     if seed % 3 == 0:
         x = x.to(memory_format=torch.channels_last)
-    f = torch.from_numpy(case["f"]).float().cuda()
+    f = torch.from_numpy(case["f"] / np.abs(case["f"]).sum()).float().cuda()  # keeps fp16 in range
     kw = dict(up=case["up"], down=case["down"], padding=case["padding"], flip_filter=case["flip_filter"],
               gain=case["gain"])
     y_shape = upfirdn2d(x, f, impl="ref", **kw).shape
