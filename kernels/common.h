@@ -7,6 +7,7 @@
 #if defined(__CUDACC__)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_runtime.h>
 #define ALAE_HD __host__ __device__ __forceinline__
 #else
 #define ALAE_HD inline
@@ -36,6 +37,20 @@ template <> struct Cast<float, __nv_bfloat16> {
   static ALAE_HD float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
   static ALAE_HD __nv_bfloat16 from_acc(float v) { return __float2bfloat16_rn(v); }
 };
+
+// Runs launch(T{}) for the storage type named by `dtype` (a DType value) and turns its status into nullptr
+// (success) or the CUDA error string: the one dtype switch every kernel entry point shares.
+template <typename Launch>
+const char* dispatch_dtype(int dtype, Launch&& launch) {
+  cudaError_t err = cudaErrorInvalidValue;
+  switch (dtype) {
+    case kFloat32: err = launch(float{}); break;
+    case kFloat16: err = launch(__half{}); break;
+    case kBFloat16: err = launch(__nv_bfloat16{}); break;
+    case kFloat64: err = launch(double{}); break;
+  }
+  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+}
 #endif
 
 }  // namespace alae

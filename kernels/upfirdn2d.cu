@@ -50,14 +50,7 @@ cudaError_t launch(const Upfirdn2dParams& p, cudaStream_t stream) {
 
 const char* upfirdn2d_launch(const Upfirdn2dParams& p, void* stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  cudaError_t err = cudaErrorInvalidValue;
-  switch (p.dtype) {
-    case kFloat32: err = launch<float>(p, s); break;
-    case kFloat16: err = launch<__half>(p, s); break;
-    case kBFloat16: err = launch<__nv_bfloat16>(p, s); break;
-    case kFloat64: err = launch<double>(p, s); break;
-  }
-  return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
+  return dispatch_dtype(p.dtype, [&](auto tag) { return launch<decltype(tag)>(p, s); });
 }
 
 }  // namespace alae
