@@ -49,8 +49,25 @@ def init(device: str = "auto") -> Context:
             backend="nccl" if use_cuda else "gloo",
             timeout=COLLECTIVE_TIMEOUT,
             device_id=dev if use_cuda else None,
+            **restart_safe_store(rank, world_size),
         )
     return Context(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
+
+
+def restart_safe_store(rank: int, world_size: int) -> dict:
+    """init_process_group arguments that keep a restarted torchrun attempt apart from the dead one.
+
+    torchrun (`--max-restarts`) shares its rendezvous TCP store with the workers and keeps it
+    across restarts; joining it without a prefix lets a restarted group read the dead workers'
+    addresses and fail or hang while connecting (pytorch/pytorch#135712). Each attempt gets its
+    own key prefix. Outside torchrun's agent store, the default env:// rendezvous is used.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return {}
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
+                          is_master=False, timeout=COLLECTIVE_TIMEOUT)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return {"store": dist.PrefixStore(f"alae/attempt_{attempt}/", store), "rank": rank, "world_size": world_size}
 
 
 def all_reduce_mean_(tensors: list[torch.Tensor], world_size: int) -> None:

@@ -157,18 +157,9 @@ def test_a_dead_rank_brings_the_job_down_without_hanging(tmp_path, env):
     assert wall < 60, f"the job took {wall:.0f} s to end after a rank died\n{output(proc)}"
 
 
-SHARED_STORE_BUG = (
-    "torchrun's c10d agent keeps one TCPStore for every restart (TORCHELASTIC_USE_AGENT_STORE) and "
-    "alae.distributed.init joins it without a per-attempt prefix, so a restarted group can read the dead "
-    "workers' gloo/NCCL addresses: init then fails (connection refused) or hangs in connectFullMesh. "
-    "Races: failed or hung in 11 of 16 restarts here (pytorch/pytorch#135712). Fix in alae/distributed.py; "
-    "workaround: TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 for torchrun."
-)
-
-
 @pytest.mark.parametrize("store", [
     "per-attempt",  # TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1: rank 0 serves a fresh store each attempt
-    pytest.param("shared", marks=pytest.mark.xfail(reason=SHARED_STORE_BUG, strict=False)),  # torchrun's default
+    "shared",  # torchrun's default: needs alae.distributed.restart_safe_store
 ])
 def test_max_restarts_with_resume_auto_continues_from_the_last_checkpoint(tmp_path, env, store):
     helper = tmp_path / "dying_rank.py"
@@ -182,8 +173,7 @@ def test_max_restarts_with_resume_auto_continues_from_the_last_checkpoint(tmp_pa
     # Checkpoints every 2 steps (16 images): rank 1 dies in step 6, after the checkpoint at step 4;
     # on the restart it joins 3 s late, as a slow rank would.
     args = train_args(out, 0.064, "--resume", "auto", overrides=["log.kimg_per_checkpoint=0.016"])
-    # A hang is the bug's other face: give up after 40 s (a passing run takes ~20 s) when it is expected.
-    proc, _ = torchrun(2, [str(helper), *args], env, "--max-restarts=1", timeout=90 if store == "per-attempt" else 40)
+    proc, _ = torchrun(2, [str(helper), *args], env, "--max-restarts=1", timeout=90)
     assert proc.returncode == 0, output(proc)
     assert "rank 1 dies at step 6 (attempt 0)" in proc.stderr, output(proc)
     log = (out / "log.txt").read_text()

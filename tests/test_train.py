@@ -53,6 +53,11 @@ def test_resume_continues_exactly_across_a_lod_change(tmp_path):
     assert_same_state(straight, resumed)
 
 
+def test_overrides_may_follow_options():
+    args = train.parse_args(["a.b=1", "--config", "demo", "c.d=2", "--kimg", "3", "e.f=4"])
+    assert args.overrides == ["a.b=1", "c.d=2", "e.f=4"] and args.kimg == 3.0
+
+
 def test_run_directory_holds_config_checkpoints_grids_tensorboard_and_log(tmp_path):
     assert run(tmp_path, 0.032) == 0
     assert (tmp_path / "config.yaml").is_file() and (tmp_path / "log.txt").is_file()
