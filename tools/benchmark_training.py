@@ -1,0 +1,78 @@
+"""Training speed and memory per lod: `python -m alae.tools.benchmark_training --config demo`.
+
+Times `alae.train.train_step` (all three ALAE steps on one process) at every lod of a config
+on random images: warm-up steps first, then the median over timed steps (the device is
+synchronized around each step). Prints img/s, ms per step and, on CUDA, the peak memory
+allocated per lod — the figure docs/TRAINING.md asks for per GPU. Overrides such as
+`train.batch_gpu=8` apply as in `alae-train`.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from alae import distributed
+from alae.config import load_config
+from alae.model import ALAE
+from alae.schedule import Phase
+from alae.train import make_optimizers, train_step
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_lod(model, optimizers, cfg, ctx, lod: int, batch: int, warmup: int, steps: int) -> dict:
+    """Median seconds per step and peak CUDA memory (bytes, 0 on CPU) for one lod at alpha 1."""
+    phase = Phase(lod=lod, alpha=1.0, batch=batch, lr=cfg.train.lr_per_lod[lod])
+    g = torch.Generator().manual_seed(lod)
+    reals = torch.randint(0, 256, (batch, cfg.model.image_channels, phase.resolution, phase.resolution),
+                          generator=g, dtype=torch.uint8)
+    for opt in optimizers.values():
+        opt.state.clear()
+    if ctx.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(ctx.device)
+    times = []
+    for step in range(warmup + steps):
+        synchronize(ctx.device)
+        start = time.perf_counter()
+        train_step(model, optimizers, reals, phase, cfg, ctx, step)
+        synchronize(ctx.device)
+        if step >= warmup:
+            times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated(ctx.device) if ctx.device.type == "cuda" else 0
+    return {"seconds": statistics.median(times), "peak_bytes": peak}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="demo")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--lods", type=int, nargs="*", help="lods to time (default: all)")
+    p.add_argument("--batch", type=int, help="batch per step (default: the config's batch per lod)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    args = p.parse_intermixed_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    ctx = distributed.init(args.device)
+    torch.manual_seed(cfg.train.seed)
+    model = ALAE(cfg.model).to(ctx.device)
+    optimizers = make_optimizers(model, cfg)
+    name = torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else "CPU"
+    print(f"{args.config} on {name}, torch {torch.__version__}, batch_gpu {cfg.train.batch_gpu or 'off'}, "
+          f"median of {args.steps} steps after {args.warmup} warm-up")
+    print(f"{'lod':>3} {'px':>5} {'batch':>5} {'img/s':>9} {'ms/step':>9} {'peak GiB':>9}")
+    for lod in args.lods if args.lods is not None else range(cfg.model.num_lods):
+        batch = args.batch or cfg.train.batch_per_lod[lod]
+        r = time_lod(model, optimizers, cfg, ctx, lod, batch, args.warmup, args.steps)
+        print(f"{lod:>3} {4 * 2 ** lod:>5} {batch:>5} {batch / r['seconds']:>9.1f} {1000 * r['seconds']:>9.1f} "
+              f"{r['peak_bytes'] / 2**30:>9.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
