@@ -45,26 +45,12 @@ class ALAE(nn.Module):
     def crossover_styles(self, w1: torch.Tensor, w2: torch.Tensor, crossover: torch.Tensor, lod: int) -> torch.Tensor:
         """Styles taking w2 on active layers [crossover[n], 2·(lod+1)) and w1 everywhere else.
 
-        w1, w2 [N, latent]; crossover int [N] (2·(lod+1) or more: no mixing) → styles [N, L, latent].
+        w1, w2 [N, latent]; crossover int [N] (2·(lod+1) or more: no mixing; drawn by
+        `alae.randomness.crossover_layers` in training) → styles [N, L, latent].
         """
         layer = torch.arange(self.num_style_layers, device=w1.device)[None, :]
         use_w2 = (layer >= crossover.to(w1.device)[:, None]) & (layer < 2 * (lod + 1))
         return torch.where(use_w2[:, :, None], w2[:, None, :], w1[:, None, :])
-
-    def mix_styles(self, w1: torch.Tensor, w2: torch.Tensor, lod: int, prob: float,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-        """Style mixing over the active layers: with probability `prob` per sample, switch from w1 to
-        w2 at a crossover layer drawn uniformly from [1, 2·(lod+1)); draws use `generator` if given.
-
-        w1, w2 [N, latent] → styles [N, num_style_layers, latent]; inactive layers keep w1.
-        """
-        num_active = 2 * (lod + 1)
-        n = w1.shape[0]
-        device = generator.device if generator is not None else w1.device
-        mix = torch.rand(n, generator=generator, device=device) < prob
-        layer = torch.randint(1, num_active, (n,), generator=generator, device=device)
-        crossover = torch.where(mix, layer, torch.full_like(layer, num_active))
-        return self.crossover_styles(w1, w2, crossover, lod)
 
     def truncate(self, styles: torch.Tensor, psi: float, cutoff: int) -> torch.Tensor:
         """Move the first `cutoff` style layers toward w_avg: w_avg + psi·(w − w_avg); others unchanged."""

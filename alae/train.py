@@ -15,7 +15,7 @@ import copy
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from alae import distributed, randomness
 from alae.checkpoint import CheckpointError, find_resume_path, load_checkpoint, save_checkpoint
-from alae.config import Config, ConfigError, check_world_size, from_dict, load_config, save_config, to_dict
+from alae.config import Config, ConfigError, check_world_size, load_config, save_config, to_dict
 from alae.data import DataPosition, held_out_images, make_loader, open_images, resolve_data_path
 from alae.ema import update_ema
 from alae.grids import save_grids, to_full_resolution

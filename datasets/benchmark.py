@@ -9,7 +9,6 @@ folder and builds a database from them with the real builder. Each cell times a 
 shuffled, mirrored batches after the first batch (worker start-up excluded).
 """
 import argparse
-import itertools
 import tempfile
 import time
 import warnings

@@ -1,5 +1,8 @@
-"""Shared test fixtures: the optional FFHQ sample folder and the CUDA skip."""
+"""Shared test fixtures: the optional FFHQ sample folder, the CUDA skip, host-compiled kernel code."""
+import ctypes
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,13 @@ def ffhq_samples_dir():
     if not path.is_dir():
         pytest.skip(f"FFHQ samples folder not found: {path}")
     return path
+
+
+def compile_host_harness(tmp_dir: Path, source: str) -> ctypes.CDLL:
+    """Compile a C++ harness that includes the kernels' headers with g++ and load it (skip without g++)."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not found")
+    (tmp_dir / "harness.cpp").write_text(source)
+    subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{REPO_ROOT / 'kernels'}", "harness.cpp",
+                    "-o", "harness.so"], cwd=tmp_dir, check=True)
+    return ctypes.CDLL(str(tmp_dir / "harness.so"))

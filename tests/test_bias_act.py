@@ -7,17 +7,14 @@ on a GPU (tests marked `cuda`) against `ref`.
 import ctypes
 import importlib
 import math
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import compile_host_harness
 
 from alae.kernels import bias_act
 
-KERNEL_DIR = Path(__file__).resolve().parents[1] / "kernels"
 ba = importlib.import_module("alae.kernels.bias_act")
 
 
@@ -143,13 +140,7 @@ extern "C" void bias_act_host(const double* g, const double* b, const double* xr
 @pytest.fixture(scope="module")
 def host_op(tmp_path_factory):
     """A CPU stand-in for torch.ops.alae_kernels.bias_act built from the kernel's header."""
-    if shutil.which("g++") is None:
-        pytest.skip("g++ not found")
-    tmp = tmp_path_factory.mktemp("bias_act_host")
-    (tmp / "harness.cpp").write_text(HOST_HARNESS)
-    subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{KERNEL_DIR}", "harness.cpp", "-o",
-                    "harness.so"], cwd=tmp, check=True)
-    lib = ctypes.CDLL(str(tmp / "harness.so"))
+    lib = compile_host_harness(tmp_path_factory.mktemp("bias_act_host"), HOST_HARNESS)
 
     def same_layout(t, like):
         return all(t.stride(i) == like.stride(i) for i in range(like.ndim) if like.shape[i] > 1)

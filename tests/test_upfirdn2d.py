@@ -6,17 +6,14 @@ autograd, transposed geometry) on it; and on a GPU (tests marked `cuda`) against
 """
 import ctypes
 import importlib
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import compile_host_harness
 
 from alae.kernels import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
-KERNEL_DIR = Path(__file__).resolve().parents[1] / "kernels"
 ufd = importlib.import_module("alae.kernels.upfirdn2d")
 
 
@@ -217,13 +214,7 @@ extern "C" void upfirdn2d_host(const double* x, const int64_t* sx, double* y, co
 @pytest.fixture(scope="module")
 def host_op(tmp_path_factory):
     """A CPU stand-in for torch.ops.alae_kernels.upfirdn2d built from the kernel's header."""
-    if shutil.which("g++") is None:
-        pytest.skip("g++ not found")
-    tmp = tmp_path_factory.mktemp("upfirdn2d_host")
-    (tmp / "harness.cpp").write_text(HOST_HARNESS)
-    subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{KERNEL_DIR}", "harness.cpp", "-o",
-                    "harness.so"], cwd=tmp, check=True)
-    lib = ctypes.CDLL(str(tmp / "harness.so"))
+    lib = compile_host_harness(tmp_path_factory.mktemp("upfirdn2d_host"), HOST_HARNESS)
 
     def op(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip, gain):
         assert x.dtype == f.dtype == torch.float64 and f.ndim == 2
