@@ -6,6 +6,7 @@ copy; a zip archive is opened lazily once per process.
 """
 import functools
 import io
+import os
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -56,13 +57,18 @@ class ZipSource:
         self.path = path
         self.description = str(path.resolve())
         self._archive = None
+        self._archive_pid = None
 
     def __getstate__(self):
-        return {**self.__dict__, "_archive": None}
+        return {**self.__dict__, "_archive": None, "_archive_pid": None}
 
     def _zip(self) -> zipfile.ZipFile:
-        if self._archive is None:
+        """This process's handle on the archive. A handle inherited through fork shares its file
+        offset with the parent and the other workers, so concurrent reads would corrupt each
+        other: each process opens its own."""
+        if self._archive is None or self._archive_pid != os.getpid():
             self._archive = zipfile.ZipFile(self.path)
+            self._archive_pid = os.getpid()
         return self._archive
 
     def list(self) -> SourceListing:

@@ -56,3 +56,30 @@ def test_missing_path_and_non_archive_file_are_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(DatasetError, match="not a folder, a zip archive or 'lfw'"):
         open_source(str(tmp_path / "notes.txt"))
+
+
+_inherited = {}  # set before forking; fork children see it without pickling (as the builder's pool does)
+
+
+def _reads_with_inherited_handle(name):
+    source, parent_handle = _inherited["source"], _inherited["handle"]
+    source.open_image(name)
+    return source._zip() is parent_handle
+
+
+def test_forked_workers_open_their_own_zip_handle(image_tree, tmp_path):
+    """A zip handle inherited through fork shares its file offset with every other process:
+    concurrent reads through it corrupt each other (seen as images silently skipped)."""
+    import multiprocessing
+
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(p for p in image_tree.rglob("*") if p.is_file()):
+            zf.write(path, path.relative_to(image_tree).as_posix())
+    source = ZipSource(archive)
+    names = source.list().images
+    _inherited.update(source=source, handle=source._zip())
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        inherited = pool.map(_reads_with_inherited_handle, names)
+    assert names and not any(inherited)
+    assert source._zip() is _inherited["handle"]  # the parent keeps its own handle
