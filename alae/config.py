@@ -32,7 +32,7 @@ class ModelConfig:
     mapping_layers: int = 8  # original: MAPPING_LAYERS 8
     mapping_lr_mul: float = 0.1  # original F
     discriminator_layers: int = 3  # original D: 512→512→512→1024
-    discriminator_outputs: int = 1024  # original emits 2·latent outputs and uses the first; 1 is the clean variant
+    discriminator_outputs: int = 1024  # original emits 2·latent outputs and reads column outputs//2; 1 is the clean variant
     discriminator_activation: str = "linear"  # original: no activation between D's layers; "lrelu" adds LeakyReLU 0.2
     discriminator_lr_mul: float = 0.1  # original D
     fused_scale_resolution: int = 128  # original: fused stride-2 (transposed) convs from 128 px up

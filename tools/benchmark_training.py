@@ -9,13 +9,14 @@ allocated per lod — the figure docs/TRAINING.md asks for per GPU. Overrides su
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
 import torch
 
 from alae import distributed
-from alae.config import load_config
+from alae.config import check_world_size, load_config
 from alae.model import ALAE
 from alae.schedule import Phase
 from alae.train import make_optimizers, train_step
@@ -53,22 +54,27 @@ def main(argv=None) -> None:
     p.add_argument("--config", default="demo")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--lods", type=int, nargs="*", help="lods to time (default: all)")
-    p.add_argument("--batch", type=int, help="batch per step (default: the config's batch per lod)")
+    p.add_argument("--batch", type=int, help="images per step (default: the config's batch per lod / --world-size)")
+    p.add_argument("--world-size", type=int, default=1,
+                   help="time one GPU's share of the global batch as on this many GPUs (memory per GPU)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("overrides", nargs="*", metavar="key=value")
     args = p.parse_intermixed_args(argv)
     cfg = load_config(args.config, args.overrides)
+    check_world_size(cfg, args.world_size)
     ctx = distributed.init(args.device)
     torch.manual_seed(cfg.train.seed)
     model = ALAE(cfg.model).to(ctx.device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)  # resident in training too (memory figure)
     optimizers = make_optimizers(model, cfg)
     name = torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else "CPU"
     print(f"{args.config} on {name}, torch {torch.__version__}, batch_gpu {cfg.train.batch_gpu or 'off'}, "
-          f"median of {args.steps} steps after {args.warmup} warm-up")
+          f"share of {args.world_size} process(es), median of {args.steps} steps after {args.warmup} warm-up, "
+          f"EMA copy resident ({sum(p.numel() for p in ema.parameters()) / 1e6:.1f} M parameters)")
     print(f"{'lod':>3} {'px':>5} {'batch':>5} {'img/s':>9} {'ms/step':>9} {'peak GiB':>9}")
     for lod in args.lods if args.lods is not None else range(cfg.model.num_lods):
-        batch = args.batch or cfg.train.batch_per_lod[lod]
+        batch = args.batch or cfg.train.batch_per_lod[lod] // args.world_size
         r = time_lod(model, optimizers, cfg, ctx, lod, batch, args.warmup, args.steps)
         print(f"{lod:>3} {4 * 2 ** lod:>5} {batch:>5} {batch / r['seconds']:>9.1f} {1000 * r['seconds']:>9.1f} "
               f"{r['peak_bytes'] / 2**30:>9.2f}", flush=True)
