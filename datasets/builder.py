@@ -169,7 +169,8 @@ def _write_images(env, maker, names, state, workers, progress, commit_images, co
                 _commit(env, batch, lambda txn: write_json(txn, PROGRESS_KEY, progress_record))
                 batch, batch_bytes = [], 0
     if next_index == 0:
-        raise DatasetError(f"none of the {len(names)} images could be read; nothing was stored")
+        first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise DatasetError(f"none of the {len(names)} images could be read{first}; nothing was stored")
     final_meta = {**final_meta, "count": next_index, "skipped": skipped}
 
     def complete(txn):

@@ -57,6 +57,9 @@ class LMDBDataset(Dataset):
         index = self._checked_index(index)
         with shared_reader(self._reader_key).begin(buffers=True) as txn:
             record = txn.get(image_key(self.resolution, index))
+            if record is None:
+                raise DatasetError(f"{self.path}: image {index} at {self.resolution} px is missing; the database is "
+                                   f"damaged (check it with alae-prepare --verify {self.path})")
             pixels = decode_record(record, self._encodings[self.resolution], self.resolution, self.channels)
         if self.mirror and torch.rand(()) < 0.5:
             pixels = np.ascontiguousarray(pixels[:, :, ::-1])  # numpy: torch.flip goes multi-threaded and is ~1000x slower here
@@ -66,7 +69,10 @@ class LMDBDataset(Dataset):
         """The file (relative path or zip member, as listed by alae-prepare) image `index` came from."""
         index = self._checked_index(index)
         with shared_reader(self._reader_key).begin() as txn:
-            return txn.get(name_key(index)).decode()
+            name = txn.get(name_key(index))
+        if name is None:
+            raise DatasetError(f"{self.path}: the source name of image {index} is missing; the database is damaged")
+        return bytes(name).decode()
 
     def _checked_index(self, index) -> int:
         index = operator.index(index)

@@ -11,6 +11,8 @@ command resumes the build. docs/DATA.md has the walkthrough.
 import argparse
 import sys
 
+import lmdb
+
 from .builder import BuildSummary, build_database, default_workers
 from .codec import ENCODING_POLICIES
 from .errors import DatasetError
@@ -34,7 +36,7 @@ def main(argv=None) -> int:
     except DatasetError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1
-    except OSError as error:  # disk full, permissions: the environment, not a bug
+    except (OSError, lmdb.Error) as error:  # disk full, permissions, a damaged database: not a bug
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

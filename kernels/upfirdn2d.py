@@ -156,7 +156,7 @@ def _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, fli
     x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
     x = x[:, :, max(-pady0, 0): x.shape[2] - max(-pady1, 0), max(-padx0, 0): x.shape[3] - max(-padx1, 0)]
     # conv2d correlates, so a true convolution flips the filter.
-    f = f.to(x.dtype)
+    f = f.to(device=x.device, dtype=x.dtype)
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     # Depthwise convolution; decimation is the convolution's stride.

@@ -102,3 +102,17 @@ def test_distributed_sampler_over_two_ranks_covers_every_index_once(lfw_db, inde
         loader = DataLoader(dataset, batch_size=10, sampler=sampler, num_workers=2)
         seen += [index_of_digest[digest(image)] for batch in loader for image in batch]
     assert sorted(seen) == list(range(100))
+
+
+def test_a_missing_record_is_a_dataset_error_naming_verify(tmp_path):
+    path = tmp_path / "db"
+    build_database("lfw", path, max_resolution=8, workers=0)
+    with lmdb.open(str(path)) as env, env.begin(write=True) as txn:
+        txn.delete(b"img/0008/00000003")
+        txn.delete(b"name/00000003")
+    dataset = LMDBDataset(path, 8)
+    assert dataset[2].shape == (3, 8, 8)
+    with pytest.raises(DatasetError, match="image 3 at 8 px is missing.*--verify"):
+        dataset[3]
+    with pytest.raises(DatasetError, match="source name of image 3 is missing"):
+        dataset.source_name(3)

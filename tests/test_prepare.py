@@ -93,3 +93,12 @@ def test_module_entry_point_prints_no_traceback(tmp_path):
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"alae-prepare: error: source not found: {tmp_path / 'absent'}"
+
+
+def test_damaged_output_database_is_one_line_error(capsys, small_folder, tmp_path):
+    out = tmp_path / "db"
+    out.mkdir()
+    (out / "data.mdb").write_bytes(b"\0" * 4096)  # not an LMDB file: lmdb raises its own error type
+    status, _, err = run_cli(capsys, small_folder, out, "--workers", "0")
+    assert status == 1 and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line]) == 1 and err.startswith("alae-prepare: error:")
