@@ -248,11 +248,12 @@ def _start_or_resume(env: lmdb.Environment, out: Path, build_args: dict, resolut
             return {**state, "complete": False}
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
             raise DatasetError(f"output {out} is an LMDB database that alae did not make; choose a new path")
-        if meta.get("format_version") != FORMAT_VERSION or meta["build"] != build_args:
-            what = "complete database" if meta["complete"] else "interrupted build"
+        previous = meta.get("build") or {}
+        if meta.get("format_version") != FORMAT_VERSION or previous != build_args:
+            what = "complete database" if meta.get("complete") else "interrupted build"
             differences = ", ".join(
-                f"{key} {meta['build'].get(key)!r} -> {value!r}"
-                for key, value in build_args.items() if meta["build"].get(key) != value
+                f"{key} {previous.get(key)!r} -> {value!r}"
+                for key, value in build_args.items() if previous.get(key) != value
             )
             raise DatasetError(
                 f"output {out} holds a {what} made with other arguments ({differences or 'format version'}); "
@@ -260,7 +261,11 @@ def _start_or_resume(env: lmdb.Environment, out: Path, build_args: dict, resolut
             )
         if meta["complete"]:
             return {"complete": True, "count": meta["count"], "skipped": meta["skipped"]}
-        return {**read_json(txn, PROGRESS_KEY), "complete": False}
+        progress = read_json(txn, PROGRESS_KEY)
+        if not isinstance(progress, dict):
+            raise DatasetError(f"output {out} holds an interrupted build without its resume point; "
+                               f"delete it to start over")
+        return {**progress, "complete": False}
 
 
 def _metadata(build_args: dict, resolutions: list[int], *, complete: bool, count, skipped) -> dict:

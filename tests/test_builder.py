@@ -1,5 +1,6 @@
 """Building databases: exact pixels, the pyramid, skipped files, resume after interruption, argument checks."""
 import io
+import json
 import shutil
 import zipfile
 
@@ -183,3 +184,13 @@ def test_a_source_where_nothing_is_readable_fails_clearly(tmp_path):
         build_database(str(tmp_path / "src"), tmp_path / "db", workers=0)
     with pytest.raises(DatasetError, match="none of the 1 images could be read"):
         build_database(str(tmp_path / "src"), tmp_path / "db", max_resolution=8, workers=0)
+
+
+def test_interrupted_build_without_resume_point_is_a_clear_error(tmp_path):
+    out = tmp_path / "db"
+    build_database("lfw", out, max_resolution=8, workers=0)
+    with lmdb.open(str(out)) as env, env.begin(write=True) as txn:
+        meta = json.loads(bytes(txn.get(b"alae/meta")))
+        txn.put(b"alae/meta", json.dumps({**meta, "complete": False}).encode())
+    with pytest.raises(DatasetError, match="without its resume point"):
+        build_database("lfw", out, max_resolution=8, workers=0)
