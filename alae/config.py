@@ -69,7 +69,6 @@ class TrainConfig:
     w_avg_beta: float = 0.995  # original dlatent_avg_beta
     truncation_psi: float = 0.7  # original, sampling only
     truncation_cutoff: int = 8  # original: first 8 style layers (all, if the model has fewer)
-    loss_scale: float = 1.0
 
 
 @dataclass
@@ -206,7 +205,6 @@ def validate(cfg: Config) -> None:
     _require(0 <= t.w_avg_beta < 1, "train.w_avg_beta", "must be in [0, 1)")
     _require(0 <= t.truncation_psi <= 1, "train.truncation_psi", "must be in [0, 1]")
     _require(t.truncation_cutoff >= 0, "train.truncation_cutoff", "must be >= 0 (layers past the last are ignored)")
-    _require(t.loss_scale > 0, "train.loss_scale", "must be positive")
 
     _require(d.holdout >= 1, "data.holdout", "must be >= 1 (held-out images feed the reconstruction grids)")
     _require(d.workers >= 0, "data.workers", "must be >= 0")

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from alae import randomness
+from alae import datasets, randomness
 from alae.config import Config, ConfigError
 
 
@@ -93,8 +93,6 @@ class MirroredImages(Dataset):
 
 def resolve_data_path(cfg: Config, override: str | None) -> Path:
     """`--data` or `data.path`; the word `lfw` builds (once) and returns the embedded demo database."""
-    from alae import datasets
-
     path = override or cfg.data.path
     if not path:
         raise ConfigError("no training data: give --data PATH or set data.path (an alae LMDB; see docs/DATA.md)")
@@ -107,8 +105,6 @@ def resolve_data_path(cfg: Config, override: str | None) -> Path:
 
 
 def open_images(path: Path, resolution: int):
-    from alae import datasets
-
     return datasets.LMDBDataset(path, resolution, mirror=False)
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from alae import randomness
+from alae.datasets import to_uint8
 
 
 def to_full_resolution(x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -23,8 +24,6 @@ def to_full_resolution(x: torch.Tensor, resolution: int) -> torch.Tensor:
 
 def grid_uint8(images: torch.Tensor, nrow: int) -> torch.Tensor:
     """[N, C, R, R] in [−1, 1] → uint8 [C, H, W] grid with 1-pixel gaps."""
-    from alae.datasets import to_uint8
-
     return to_uint8(make_grid(images.float().clamp(-1, 1), nrow=nrow, padding=1, pad_value=-1.0).unsqueeze(0))[0]
 
 

@@ -23,9 +23,28 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from alae import distributed, randomness
-from alae.checkpoint import CheckpointError, find_resume_path, load_checkpoint, save_checkpoint
-from alae.config import Config, ConfigError, check_world_size, load_config, save_config, to_dict
-from alae.data import DataPosition, held_out_images, make_loader, open_images, resolve_data_path
+from alae.checkpoint import (
+    CheckpointError,
+    find_resume_path,
+    load_checkpoint,
+    save_checkpoint,
+)
+from alae.config import (
+    Config,
+    ConfigError,
+    check_world_size,
+    load_config,
+    save_config,
+    to_dict,
+)
+from alae.data import (
+    DataPosition,
+    held_out_images,
+    make_loader,
+    open_images,
+    resolve_data_path,
+)
+from alae.datasets import DatasetError, to_model_range
 from alae.ema import update_ema
 from alae.grids import save_grids, to_full_resolution
 from alae.layers import downsample2x, upsample2x
@@ -130,8 +149,6 @@ def optimizer_step(optimizer: torch.optim.Optimizer, world_size: int) -> None:
 def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Phase, cfg: Config,
                ctx: distributed.Context, step: int) -> dict[str, float]:
     """One ALAE iteration on this rank's share of the global batch; returns losses averaged over ranks."""
-    from alae.datasets import to_model_range
-
     t = cfg.train
     seed, lod, alpha = t.seed, phase.lod, phase.alpha
     local = reals_u8.shape[0]
@@ -173,7 +190,7 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
             styles = model.crossover_styles(model.map(z1[s:e]), model.map(z2[s:e]), cross[s:e], lod)
             fakes = model.generate(styles, lod, alpha, noise=noise("d", s, e))
         loss, new = discriminator_loss(model, reals[s:e], fakes, lod, alpha, r1_weight)
-        (loss * t.loss_scale * (e - s) / local).backward()
+        (loss * (e - s) / local).backward()
         accumulate(new, (e - s) / local)
     optimizer_step(opt, ctx.world_size)
 
@@ -188,7 +205,7 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
         w_sum += w1.detach().sum(0)
         styles = model.crossover_styles(w1, model.map(z2[s:e]), cross[s:e], lod)
         loss, new = generator_loss(model, styles, lod, alpha, noise("g", s, e))
-        (loss * t.loss_scale * (e - s) / local).backward()
+        (loss * (e - s) / local).backward()
         accumulate(new, (e - s) / local)
     optimizer_step(opt, ctx.world_size)
     w_mean = w_sum / local
@@ -202,7 +219,7 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
     z1 = randomness.global_normal(shape, rows, seed, step, "latent", "z1").to(ctx.device)
     for s, e in chunks:
         loss, new = latent_loss(model, model.map(z1[s:e]), lod, alpha, noise("latent", s, e))
-        (loss * t.loss_scale * (e - s) / local).backward()
+        (loss * (e - s) / local).backward()
         accumulate(new, (e - s) / local)
     for opt in optimizers.values():
         optimizer_step(opt, ctx.world_size)
@@ -227,8 +244,6 @@ def reconstruction_mse(ema: ALAE, held_out_u8: torch.Tensor, phase: Phase, devic
     the reconstruction grids show and compares across lods. Returns (MSE in the pixel range
     [−1, 1], originals, reconstructions), both [N, C, R_full, R_full].
     """
-    from alae.datasets import to_model_range
-
     originals = to_model_range(held_out_u8.to(device))
     x = originals
     while x.shape[-1] > phase.resolution:
@@ -245,16 +260,9 @@ def main(argv=None) -> int:
         ctx = distributed.init(args.device)
         train(args, ctx)
         return 0
-    except (ConfigError, CheckpointError, TrainingDiverged, FileNotFoundError) as e:
+    except (ConfigError, CheckpointError, DatasetError, TrainingDiverged, FileNotFoundError) as e:
         print(f"alae-train: error: {e}", file=sys.stderr)
         return 1
-    except Exception as e:
-        from alae.datasets import DatasetError
-
-        if isinstance(e, DatasetError):
-            print(f"alae-train: error: {e}", file=sys.stderr)
-            return 1
-        raise
     finally:
         distributed.shutdown()
 
