@@ -65,8 +65,8 @@ at::Tensor bias_act(const at::Tensor& g_in, const c10::optional<at::Tensor>& b,
   p.xref = aligned_ptr(xref, g, "xref", keep);
   p.yref = aligned_ptr(yref, g, "yref", keep);
   p.dy = aligned_ptr(dy, g, "dy", keep);
-  p.bias_stride = 1;
-  p.bias_size = 1;
+  p.numel = g.numel();
+  int64_t bias_stride = 1, bias_size = 1;
   if (b.has_value() && b->defined()) {
     TORCH_CHECK(dim >= 0 && dim < g.dim(), "bias_act (cuda): dim out of range");
     TORCH_CHECK(b->dim() == 1 && b->numel() == g.size(dim) && b->scalar_type() == g.scalar_type() &&
@@ -74,9 +74,10 @@ at::Tensor bias_act(const at::Tensor& g_in, const c10::optional<at::Tensor>& b,
                 "bias_act (cuda): b must be 1-D with x.shape[dim] elements, dtype and device of x");
     keep.push_back(b->contiguous());
     p.b = keep.back().data_ptr();
-    p.bias_stride = g.stride(dim);
-    p.bias_size = g.size(dim);
+    bias_stride = g.stride(dim);
+    bias_size = g.size(dim);
   }
+  alae::set_bias_layout(p, bias_stride, bias_size);
   p.out = out.data_ptr();
   p.dtype = dtype_code(g.scalar_type());
   p.mode = (int)mode;
@@ -84,7 +85,6 @@ at::Tensor bias_act(const at::Tensor& g_in, const c10::optional<at::Tensor>& b,
   p.alpha = alpha;
   p.gain = gain;
   p.clamp = clamp;
-  p.numel = g.numel();
   const char* err = alae::bias_act_launch(p, at::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(err == nullptr, "bias_act (cuda): kernel launch failed: ", err);
   return out;

@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "common.h"
+#include "fast_divider.h"
 
 namespace alae {
 
@@ -30,9 +31,32 @@ struct BiasActParams {
   double alpha, gain, clamp;  // clamp < 0: no clamp
   int64_t numel;
   // All tensors share one dense layout; the bias index of memory offset i is
-  // (i / bias_stride) % bias_size.
+  // (i / bias_stride) % bias_size. The dividers serve 32-bit indexing (numel < 2^31).
   int64_t bias_stride, bias_size;
+  FastDivider bias_stride_div, bias_size_div;
 };
+
+// Host side: sets the bias layout (stride and size in elements) and its dividers. Call after
+// setting numel; a size of 1 (or no bias) takes stride 1, as any stride gives index 0 then.
+inline void set_bias_layout(BiasActParams& p, int64_t stride, int64_t size) {
+  if (size == 1) stride = 1;
+  p.bias_stride = stride;
+  p.bias_size = size;
+  if (p.numel < (int64_t(1) << 31)) {  // then stride and size are below 2^31 too
+    p.bias_stride_div = make_fast_divider(static_cast<uint32_t>(stride));
+    p.bias_size_div = make_fast_divider(static_cast<uint32_t>(size));
+  }
+}
+
+// Bias index of memory offset i: multiply-high division for 32-bit indices, plain for 64-bit.
+template <typename Index>
+ALAE_HD Index bias_index(const BiasActParams& p, Index i) {
+  if constexpr (sizeof(Index) <= 4) {
+    return static_cast<Index>(fast_mod(p.bias_size_div, fast_div(p.bias_stride_div, static_cast<uint32_t>(i))));
+  } else {
+    return (i / static_cast<Index>(p.bias_stride)) % static_cast<Index>(p.bias_size);
+  }
+}
 
 // Returns nullptr on success, else a CUDA error string. `stream` is a cudaStream_t.
 const char* bias_act_launch(const BiasActParams& p, void* stream);
@@ -121,8 +145,7 @@ ALAE_HD void bias_act_store(const BiasActParams& p, Index i) {
   const T* xref = static_cast<const T*>(p.xref);
   const T* yref = static_cast<const T*>(p.yref);
   const T* dy = static_cast<const T*>(p.dy);
-  const S bias = b ? C::to_acc(b[(i / static_cast<Index>(p.bias_stride)) % static_cast<Index>(p.bias_size)])
-                   : S(0);
+  const S bias = b ? C::to_acc(b[bias_index(p, i)]) : S(0);
   const S v = bias_act_element<S>(p.mode, p.act, static_cast<S>(p.alpha), static_cast<S>(p.gain),
                                   static_cast<S>(p.clamp), xref != nullptr, yref != nullptr,
                                   C::to_acc(static_cast<const T*>(p.g)[i]), bias,

@@ -123,15 +123,20 @@ def test_bad_arguments(kwargs, exc, match):
 
 HOST_HARNESS = r"""
 #include "bias_act.h"
-// Fills the parameters as bias_act.cpp does and runs the kernel's per-element body everywhere.
+// Fills the parameters as bias_act.cpp does and runs the kernel's per-element body everywhere,
+// with 32-bit indices (multiply-high bias index) into out32 and 64-bit ones into out64.
 extern "C" void bias_act_host(const double* g, const double* b, const double* xref, const double* yref,
-                              const double* dy, double* out, const int* modes, const double* reals,
-                              const int64_t* sizes) {
+                              const double* dy, double* out32, double* out64, const int* modes,
+                              const double* reals, const int64_t* sizes) {
   alae::BiasActParams p{};
-  p.g = g; p.b = b; p.xref = xref; p.yref = yref; p.dy = dy; p.out = out;
+  p.g = g; p.b = b; p.xref = xref; p.yref = yref; p.dy = dy;
   p.dtype = alae::kFloat64; p.mode = modes[0]; p.act = modes[1];
   p.alpha = reals[0]; p.gain = reals[1]; p.clamp = reals[2];
-  p.numel = sizes[0]; p.bias_stride = sizes[1]; p.bias_size = sizes[2];
+  p.numel = sizes[0];
+  alae::set_bias_layout(p, sizes[1], sizes[2]);
+  p.out = out32;
+  for (int32_t i = 0; i < p.numel; ++i) alae::bias_act_store<double, double, int32_t>(p, i);
+  p.out = out64;
   for (int64_t i = 0; i < p.numel; ++i) alae::bias_act_store<double, double, int64_t>(p, i);
 }
 """
@@ -149,14 +154,16 @@ def host_op(tmp_path_factory):
         assert g.dtype == torch.float64
         dense = g.is_contiguous() or (g.ndim == 4 and g.is_contiguous(memory_format=torch.channels_last))
         g = g if dense else g.contiguous()
-        out = torch.full_like(g, float("nan"))
+        out32, out64 = torch.full_like(g, float("nan")), torch.full_like(g, float("nan"))
         keep = [t if t is None or same_layout(t, g) else torch.empty_like(g).copy_(t) for t in (xref, yref, dy)]
         ptr = lambda t: ctypes.c_void_p(None if t is None else t.data_ptr())  # noqa: E731
         b = None if b is None else b.contiguous()
         sizes = (g.numel(), g.stride(dim), g.shape[dim]) if b is not None else (g.numel(), 1, 1)
-        lib.bias_act_host(ptr(g), ptr(b), *(ptr(t) for t in keep), ptr(out), (ctypes.c_int * 2)(mode, act),
-                          (ctypes.c_double * 3)(alpha, gain, clamp), (ctypes.c_int64 * 3)(*sizes))
-        return out
+        lib.bias_act_host(ptr(g), ptr(b), *(ptr(t) for t in keep), ptr(out32), ptr(out64),
+                          (ctypes.c_int * 2)(mode, act), (ctypes.c_double * 3)(alpha, gain, clamp),
+                          (ctypes.c_int64 * 3)(*sizes))
+        assert torch.equal(out32, out64), "32-bit and 64-bit indexing disagree"
+        return out32
 
     return op
 
@@ -176,7 +183,7 @@ def _kinked_input(shape, seed):
 
 
 @pytest.mark.parametrize("act", list(FORMULAS))
-@pytest.mark.parametrize("variant", ["defaults", "custom", "clamp_dim0", "channels_last"])
+@pytest.mark.parametrize("variant", ["defaults", "custom", "clamp_dim0", "dim2", "channels_last"])
 def test_host_compiled_kernel_derivatives(host_op, monkeypatch, act, variant):
     """Forward, first and second derivatives of the CUDA path's graph equal the reference's."""
     monkeypatch.setattr(ba, "_cuda_op", lambda: host_op)
@@ -185,6 +192,8 @@ def test_host_compiled_kernel_derivatives(host_op, monkeypatch, act, variant):
         kw = dict(alpha=0.3, gain=-1.4)
     elif variant == "clamp_dim0":
         kw, dim = dict(gain=2.5, clamp=0.9), 0
+    elif variant == "dim2":
+        dim = 2
     x = _kinked_input(shape, seed=list(FORMULAS).index(act))
     if variant == "channels_last":
         x = x.to(memory_format=torch.channels_last)
