@@ -71,6 +71,7 @@ at::Tensor upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int6
     p.sy[i] = y.stride(i);
   }
   p.channels_minor = channels_last;
+  p.c_div = alae::make_fast_divider((uint32_t)c);
   const char* err = alae::upfirdn2d_launch(p, at::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(err == nullptr, "upfirdn2d (cuda): kernel launch failed: ", err);
   return y;

@@ -8,6 +8,7 @@ import textwrap
 import time
 import types
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -155,6 +156,13 @@ def test_cache_key_tracks_sources_and_archs(tmp_path):
     with open(src, "a") as f:
         f.write("// changed\n")
     assert key != ext.cache_key("8.0")
+
+
+def test_every_kernel_source_enters_the_cache_key():
+    """A header left out of KERNELS would let an edit to it reuse a stale cached build."""
+    on_disk = {p.name for p in Path(build.KERNEL_DIR).iterdir() if p.suffix in (".h", ".cuh", ".cu", ".cpp")}
+    listed = {os.path.basename(p) for p in build.KERNELS.sources + build.KERNELS.headers}
+    assert listed == on_disk
 
 
 def test_benchmark_runs_its_cases_on_cpu():

@@ -59,8 +59,8 @@ def brute_upfirdn2d(x, f, up, down, padding, flip_filter, gain):
 
 
 def _random_case(rng):
-    up = (int(rng.choice([1, 2, 4])), int(rng.choice([1, 2, 4])))
-    down = (int(rng.choice([1, 2, 4])), int(rng.choice([1, 2, 4])))
+    up = (int(rng.choice([1, 2, 3, 4])), int(rng.choice([1, 2, 3, 4])))
+    down = (int(rng.choice([1, 2, 3, 4])), int(rng.choice([1, 2, 3, 4])))
     if rng.random() < 0.5:
         f = rng.standard_normal(int(rng.integers(1, 9)))
     else:
@@ -203,10 +203,15 @@ extern "C" void upfirdn2d_host(const double* x, const int64_t* sx, double* y, co
   p.upx = d[6]; p.upy = d[7]; p.downx = d[8]; p.downy = d[9]; p.padx0 = d[10]; p.pady0 = d[11];
   p.fw = d[12]; p.fh = d[13]; p.flip = d[14] != 0; p.gain = gain;
   for (int i = 0; i < 4; ++i) { p.sx[i] = sx[i]; p.sy[i] = sy[i]; }
-  for (int n = 0; n < p.n; ++n)
-    for (int c = 0; c < p.c; ++c)
-      for (int oy = 0; oy < p.out_h; ++oy)
-        for (int ox = 0; ox < p.out_w; ++ox) alae::upfirdn2d_store<double, double>(p, n, c, oy, ox);
+  p.channels_minor = p.c > 1 && sx[1] == 1;
+  p.c_div = alae::make_fast_divider(p.c);
+  // Every grid position the CUDA launch covers: (inner, plane) and each output row.
+  for (int plane = 0; plane < alae::upfirdn2d_planes(p); ++plane)
+    for (int inner = 0; inner < alae::upfirdn2d_row_len(p); ++inner)
+      for (int oy = 0; oy < p.out_h; ++oy) {
+        if (p.channels_minor) alae::upfirdn2d_thread<double, double, true>(p, inner, plane, oy);
+        else alae::upfirdn2d_thread<double, double, false>(p, inner, plane, oy);
+      }
 }
 """
 
