@@ -209,28 +209,31 @@ def _kernels_env(impl):
             os.environ["ALAE_KERNELS"] = old
 
 
-def run_model(device, batch=8, warmup=2, reps=10, out=sys.stdout):
-    """Median ms of G forward + E forward + backward at 1024 px, with ALAE_KERNELS=ref and =cuda."""
+def run_model(device, batch=8, channels=FFHQ_CHANNELS, impls=("ref", "cuda"), warmup=2, reps=10, out=sys.stdout):
+    """Median ms of G forward + E forward + backward at the top resolution (1024 px for FFHQ),
+    once per ALAE_KERNELS value in `impls`; {impl: ms}."""
     from alae.networks import Encoder, Generator  # the model, only for this optional section
 
     device = torch.device(device)
     timer = _Timer(device)
-    lod = len(FFHQ_CHANNELS) - 1
+    lod = len(channels) - 1
     torch.manual_seed(0)
-    g = Generator(list(FFHQ_CHANNELS), 512).to(device)
-    e = Encoder(list(FFHQ_CHANNELS), 512).to(device)
-    styles = torch.randn(batch, 2 * len(FFHQ_CHANNELS), 512, device=device)
+    g = Generator(list(channels), 512).to(device)
+    e = Encoder(list(channels), 512).to(device)
+    styles = torch.randn(batch, 2 * len(channels), 512, device=device)
 
     def step():
         w = e(g(styles, lod), lod)
         w.square().sum().backward()
 
     result = {}
-    for impl in ("ref", "cuda"):
+    for impl in impls:
         with _kernels_env(impl):
             result[impl] = timer([step], warmup, reps)
-    print(f"G+E forward+backward at 1024, batch {batch}: ref {result['ref']:.1f} ms, "
-          f"cuda {result['cuda']:.1f} ms ({result['ref'] / result['cuda']:.2f}x)", file=out)
+    line = ", ".join(f"{impl} {ms:.1f} ms" for impl, ms in result.items())
+    if "ref" in result and "cuda" in result:
+        line += f" (cuda {result['ref'] / result['cuda']:.2f}x faster than ref)"
+    print(f"G+E forward+backward at {4 * 2 ** lod} px, batch {batch}: {line}", file=out)
     return result
 
 

@@ -178,5 +178,7 @@ def test_benchmark_runs_its_cases_on_cpu():
     assert len(rows) == 3 * len(benchmark.ffhq_cases(2, (8, 4, 2)))
     assert all(r["ms"]["ref"] > 0 and r["ms"]["torch"] > 0 for r in rows)
     assert "blur" in out.getvalue() and "downsample2x" in out.getvalue()
+    model = benchmark.run_model("cpu", batch=1, channels=(8, 4, 2), impls=("ref",), warmup=0, reps=1, out=out)
+    assert model["ref"] > 0 and "at 16 px, batch 1: ref" in out.getvalue()
     if not torch.cuda.is_available():
         assert benchmark.main([]) == 2
