@@ -1,12 +1,10 @@
 """Shared test fixtures: the optional FFHQ sample folder, the CUDA skip, host-compiled kernel code."""
-import ctypes
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from host_kernels import host_bias_act_op, host_upfirdn2d_op
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +18,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _ieee_fp32_in_cuda_tests(request):
+    """CUDA tests compare with conv2d-based references, which must not run in TF32."""
+    if request.node.get_closest_marker("cuda") is None:
+        yield
+        return
+    from alae.kernels.benchmark import ieee_fp32_convolutions
+
+    with ieee_fp32_convolutions():
+        yield
+
+
 @pytest.fixture(scope="session")
 def ffhq_samples_dir():
     """The 146 FFHQ-aligned 128x128 PNGs in ../shared/data (or $ALAE_FFHQ_SAMPLES); skip if absent."""
@@ -29,11 +39,13 @@ def ffhq_samples_dir():
     return path
 
 
-def compile_host_harness(tmp_dir: Path, source: str) -> ctypes.CDLL:
-    """Compile a C++ harness that includes the kernels' headers with g++ and load it (skip without g++)."""
-    if shutil.which("g++") is None:
-        pytest.skip("g++ not found")
-    (tmp_dir / "harness.cpp").write_text(source)
-    subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{REPO_ROOT / 'kernels'}", "harness.cpp",
-                    "-o", "harness.so"], cwd=tmp_dir, check=True)
-    return ctypes.CDLL(str(tmp_dir / "harness.so"))
+@pytest.fixture(scope="session")
+def host_upfirdn2d(tmp_path_factory):
+    """torch.ops.alae_kernels.upfirdn2d's stand-in compiled from kernels/upfirdn2d.h (host_kernels.py)."""
+    return host_upfirdn2d_op(tmp_path_factory.mktemp("upfirdn2d_host"))
+
+
+@pytest.fixture(scope="session")
+def host_bias_act(tmp_path_factory):
+    """torch.ops.alae_kernels.bias_act's stand-in compiled from kernels/bias_act.h (host_kernels.py)."""
+    return host_bias_act_op(tmp_path_factory.mktemp("bias_act_host"))

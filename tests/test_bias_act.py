@@ -4,14 +4,12 @@ The CUDA path is checked twice: on CPU, by compiling the kernel's per-element co
 (kernels/bias_act.h) for the host and running the CUDA path's autograd Functions on it; and
 on a GPU (tests marked `cuda`) against `ref`.
 """
-import ctypes
 import importlib
 import math
 
 import numpy as np
 import pytest
 import torch
-from conftest import compile_host_harness
 
 from alae.kernels import bias_act
 
@@ -121,53 +119,6 @@ def test_bad_arguments(kwargs, exc, match):
 
 # --- the CUDA path's code on CPU -----------------------------------------------------------
 
-HOST_HARNESS = r"""
-#include "bias_act.h"
-// Fills the parameters as bias_act.cpp does and runs the kernel's per-element body everywhere,
-// with 32-bit indices (multiply-high bias index) into out32 and 64-bit ones into out64.
-extern "C" void bias_act_host(const double* g, const double* b, const double* xref, const double* yref,
-                              const double* dy, double* out32, double* out64, const int* modes,
-                              const double* reals, const int64_t* sizes) {
-  alae::BiasActParams p{};
-  p.g = g; p.b = b; p.xref = xref; p.yref = yref; p.dy = dy;
-  p.dtype = alae::kFloat64; p.mode = modes[0]; p.act = modes[1];
-  p.alpha = reals[0]; p.gain = reals[1]; p.clamp = reals[2];
-  p.numel = sizes[0];
-  alae::set_bias_layout(p, sizes[1], sizes[2]);
-  p.out = out32;
-  for (int32_t i = 0; i < p.numel; ++i) alae::bias_act_store<double, double, int32_t>(p, i);
-  p.out = out64;
-  for (int64_t i = 0; i < p.numel; ++i) alae::bias_act_store<double, double, int64_t>(p, i);
-}
-"""
-
-
-@pytest.fixture(scope="module")
-def host_op(tmp_path_factory):
-    """A CPU stand-in for torch.ops.alae_kernels.bias_act built from the kernel's header."""
-    lib = compile_host_harness(tmp_path_factory.mktemp("bias_act_host"), HOST_HARNESS)
-
-    def same_layout(t, like):
-        return all(t.stride(i) == like.stride(i) for i in range(like.ndim) if like.shape[i] > 1)
-
-    def op(g, b, xref, yref, dy, mode, dim, act, alpha, gain, clamp):
-        assert g.dtype == torch.float64
-        dense = g.is_contiguous() or (g.ndim == 4 and g.is_contiguous(memory_format=torch.channels_last))
-        g = g if dense else g.contiguous()
-        out32, out64 = torch.full_like(g, float("nan")), torch.full_like(g, float("nan"))
-        keep = [t if t is None or same_layout(t, g) else torch.empty_like(g).copy_(t) for t in (xref, yref, dy)]
-        ptr = lambda t: ctypes.c_void_p(None if t is None else t.data_ptr())  # noqa: E731
-        b = None if b is None else b.contiguous()
-        sizes = (g.numel(), g.stride(dim), g.shape[dim]) if b is not None else (g.numel(), 1, 1)
-        lib.bias_act_host(ptr(g), ptr(b), *(ptr(t) for t in keep), ptr(out32), ptr(out64),
-                          (ctypes.c_int * 2)(mode, act), (ctypes.c_double * 3)(alpha, gain, clamp),
-                          (ctypes.c_int64 * 3)(*sizes))
-        assert torch.equal(out32, out64), "32-bit and 64-bit indexing disagree"
-        return out32
-
-    return op
-
-
 def _cuda_path(x, b, dim, act, alpha=None, gain=None, clamp=None):
     """The autograd Functions the 'cuda' impl runs, with whatever op `_cuda_op` returns."""
     spec = ba.ACTIVATIONS[act]
@@ -184,9 +135,9 @@ def _kinked_input(shape, seed):
 
 @pytest.mark.parametrize("act", list(FORMULAS))
 @pytest.mark.parametrize("variant", ["defaults", "custom", "clamp_dim0", "dim2", "channels_last"])
-def test_host_compiled_kernel_derivatives(host_op, monkeypatch, act, variant):
+def test_host_compiled_kernel_derivatives(host_bias_act, monkeypatch, act, variant):
     """Forward, first and second derivatives of the CUDA path's graph equal the reference's."""
-    monkeypatch.setattr(ba, "_cuda_op", lambda: host_op)
+    monkeypatch.setattr(ba, "_cuda_op", lambda: host_bias_act)
     kw, dim, shape = {}, 1, (2, 3, 4, 5)
     if variant == "custom":
         kw = dict(alpha=0.3, gain=-1.4)
@@ -214,8 +165,8 @@ def test_host_compiled_kernel_derivatives(host_op, monkeypatch, act, variant):
 
 
 @pytest.mark.parametrize("act", ["lrelu", "swish", "softplus", "linear"])
-def test_host_compiled_kernel_gradgradcheck(host_op, monkeypatch, act):
-    monkeypatch.setattr(ba, "_cuda_op", lambda: host_op)
+def test_host_compiled_kernel_gradgradcheck(host_bias_act, monkeypatch, act):
+    monkeypatch.setattr(ba, "_cuda_op", lambda: host_bias_act)
     x = _kinked_input((2, 3, 2), seed=5).requires_grad_()
     b = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     for kw in (dict(), dict(gain=0.7, clamp=1.1)):
@@ -224,9 +175,9 @@ def test_host_compiled_kernel_gradgradcheck(host_op, monkeypatch, act):
         assert torch.autograd.gradgradcheck(fn, (x, b))
 
 
-def test_cuda_path_saves_y_not_x_for_lrelu(host_op, monkeypatch):
+def test_cuda_path_saves_y_not_x_for_lrelu(host_bias_act, monkeypatch):
     """relu/lrelu backward reads the output (kept anyway by the next layer), not the input."""
-    monkeypatch.setattr(ba, "_cuda_op", lambda: host_op)
+    monkeypatch.setattr(ba, "_cuda_op", lambda: host_bias_act)
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     y = _cuda_path(x, None, 1, "lrelu")
     saved = [t for t in y.grad_fn.saved_tensors if t is not None]

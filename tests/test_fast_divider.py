@@ -8,7 +8,7 @@ import ctypes
 
 import numpy as np
 import pytest
-from conftest import compile_host_harness
+from host_kernels import compile_host_harness
 
 HOST_HARNESS = r"""
 #include "fast_divider.h"

@@ -165,6 +165,19 @@ def test_every_kernel_source_enters_the_cache_key():
     assert listed == on_disk
 
 
+def test_ieee_fp32_convolutions_sets_and_restores_the_precision():
+    from alae.kernels.benchmark import ieee_fp32_convolutions
+
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    with ieee_fp32_convolutions():
+        assert conv.fp32_precision == "ieee"
+    assert conv.fp32_precision == before
+    with pytest.raises(KeyError), ieee_fp32_convolutions():
+        raise KeyError("inside")
+    assert conv.fp32_precision == before
+
+
 def test_benchmark_runs_its_cases_on_cpu():
     """The benchmark's cases, passes and agreement check (ref vs plain torch) on a tiny model."""
     import io

@@ -1,6 +1,7 @@
 """F, G, E, D: structure against the original implementation's state dicts, progressive-growing
 continuity, noise control, and the double backward that R1 needs."""
 import ast
+import importlib
 import math
 from pathlib import Path
 
@@ -188,3 +189,55 @@ def test_mapping_is_invariant_to_the_scale_of_z():
     z = torch.randn(6, LATENT, dtype=torch.float64)
     assert f(z).shape == (6, LATENT)
     torch.testing.assert_close(f(z), f(3.0 * z))
+
+
+def _cuda_path_vs_ref(device, select):
+    """G, E and D in float64 with impl 'cuda' and 'ref' (`select(impl)` makes the ops take it):
+    images, R1's input gradient and every parameter gradient of a loss through R1's double
+    backward, during a fade-in that runs both the fused and the separate resampling paths."""
+    torch.manual_seed(0)
+    g = randomize(Generator(CHANNELS, LATENT, fused_scale_resolution=FUSED_FROM), seed=1).double().to(device)
+    e = randomize(Encoder(CHANNELS, LATENT, fused_scale_resolution=FUSED_FROM), seed=2).double().to(device)
+    d = randomize(Discriminator(LATENT), seed=3).double().to(device)
+    lod, alpha = len(CHANNELS) - 1, 0.4
+    styles = torch.randn(2, 2 * len(CHANNELS), LATENT, dtype=torch.float64).to(device)
+    noise = [torch.randn(2, *s, dtype=torch.float64).to(device) for s in g.noise_shapes(lod)]
+
+    def run(impl):
+        select(impl)
+        for net in (g, e, d):
+            net.zero_grad(set_to_none=True)
+        images = g(styles, lod, alpha, noise)
+        x = images.detach().requires_grad_()
+        (r1,) = torch.autograd.grad(d(e(x, lod, alpha)).sum(), x, create_graph=True)
+        (r1.square().sum() + e(images, lod, alpha).square().mean()).backward()
+        grads = [p.grad for net in (g, e, d) for p in net.parameters()]
+        return [images, r1.detach()] + [torch.zeros((), device=device) if t is None else t.clone() for t in grads]
+
+    for i, (a, b) in enumerate(zip(run("cuda"), run("ref"))):
+        scale = max(b.abs().max().item(), 1e-30)
+        assert (a - b).abs().max().item() <= 1e-10 * scale, f"tensor {i}"
+
+
+def test_networks_through_the_cuda_path_equal_ref(host_upfirdn2d, host_bias_act, monkeypatch):
+    """On CPU: the CUDA path's autograd Functions with the kernels' code compiled for the host."""
+    build = importlib.import_module("alae.kernels.build")
+    ufd = importlib.import_module("alae.kernels.upfirdn2d")
+    ba = importlib.import_module("alae.kernels.bias_act")
+    calls = {"upfirdn2d": 0, "bias_act": 0}
+
+    def counted(name, op):
+        def call(*args):
+            calls[name] += 1
+            return op(*args)
+        return lambda: call
+
+    monkeypatch.setattr(ufd, "_cuda_op", counted("upfirdn2d", host_upfirdn2d))
+    monkeypatch.setattr(ba, "_cuda_op", counted("bias_act", host_bias_act))
+    _cuda_path_vs_ref("cpu", lambda impl: monkeypatch.setattr(build, "resolve_impl", lambda *args, **kw: impl))
+    assert calls["upfirdn2d"] > 0 and calls["bias_act"] > 0
+
+
+@pytest.mark.cuda
+def test_networks_with_cuda_kernels_equal_ref_on_a_gpu(monkeypatch):
+    _cuda_path_vs_ref("cuda", lambda impl: monkeypatch.setenv("ALAE_KERNELS", impl))

@@ -4,13 +4,11 @@ The CUDA path is checked twice: on CPU, by compiling the kernel's per-pixel code
 (kernels/upfirdn2d.h) for the host and running the CUDA path's Python side (separable split,
 autograd, transposed geometry) on it; and on a GPU (tests marked `cuda`) against `ref`.
 """
-import ctypes
 import importlib
 
 import numpy as np
 import pytest
 import torch
-from conftest import compile_host_harness
 
 from alae.kernels import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
@@ -192,53 +190,6 @@ def test_bad_input_rank_and_env(monkeypatch):
 
 # --- the CUDA path's code on CPU -----------------------------------------------------------
 
-HOST_HARNESS = r"""
-#include "upfirdn2d.h"
-// Fills the parameters as upfirdn2d.cpp does and runs the kernel's per-thread body everywhere.
-extern "C" void upfirdn2d_host(const double* x, const int64_t* sx, double* y, const int64_t* sy,
-                               const double* f, const int* d, double gain) {
-  alae::Upfirdn2dParams p{};
-  p.x = x; p.y = y; p.f = f; p.dtype = alae::kFloat64;
-  p.n = d[0]; p.c = d[1]; p.in_h = d[2]; p.in_w = d[3]; p.out_h = d[4]; p.out_w = d[5];
-  p.upx = d[6]; p.upy = d[7]; p.downx = d[8]; p.downy = d[9]; p.padx0 = d[10]; p.pady0 = d[11];
-  p.fw = d[12]; p.fh = d[13]; p.flip = d[14] != 0; p.gain = gain;
-  for (int i = 0; i < 4; ++i) { p.sx[i] = sx[i]; p.sy[i] = sy[i]; }
-  p.channels_minor = p.c > 1 && sx[1] == 1;
-  p.c_div = alae::make_fast_divider(p.c);
-  // Every grid position the CUDA launch covers: (inner, plane) and each output row.
-  for (int plane = 0; plane < alae::upfirdn2d_planes(p); ++plane)
-    for (int inner = 0; inner < alae::upfirdn2d_row_len(p); ++inner)
-      for (int oy = 0; oy < p.out_h; ++oy) {
-        if (p.channels_minor) alae::upfirdn2d_thread<double, double, true>(p, inner, plane, oy);
-        else alae::upfirdn2d_thread<double, double, false>(p, inner, plane, oy);
-      }
-}
-"""
-
-
-@pytest.fixture(scope="module")
-def host_op(tmp_path_factory):
-    """A CPU stand-in for torch.ops.alae_kernels.upfirdn2d built from the kernel's header."""
-    lib = compile_host_harness(tmp_path_factory.mktemp("upfirdn2d_host"), HOST_HARNESS)
-
-    def op(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip, gain):
-        assert x.dtype == f.dtype == torch.float64 and f.ndim == 2
-        n, c, h, w = x.shape
-        fh, fw = f.shape
-        oh = (h * upy + pady0 + pady1 - fh) // downy + 1
-        ow = (w * upx + padx0 + padx1 - fw) // downx + 1
-        fmt = torch.channels_last if c > 1 and x.stride(1) == 1 else torch.contiguous_format
-        y = torch.full((n, c, oh, ow), float("nan"), dtype=x.dtype).contiguous(memory_format=fmt)
-        f = f.contiguous()
-        dims = (ctypes.c_int * 15)(n, c, h, w, oh, ow, upx, upy, downx, downy, padx0, pady0, fw, fh, int(flip))
-        lib.upfirdn2d_host(ctypes.c_void_p(x.data_ptr()), (ctypes.c_int64 * 4)(*x.stride()),
-                           ctypes.c_void_p(y.data_ptr()), (ctypes.c_int64 * 4)(*y.stride()),
-                           ctypes.c_void_p(f.data_ptr()), dims, ctypes.c_double(gain))
-        return y
-
-    return op
-
-
 def _cuda_path(x, f, up, down, padding, flip_filter, gain):
     """The autograd Function the 'cuda' impl runs, with whatever op `_cuda_op` returns."""
     upx, upy = up if isinstance(up, tuple) else (up, up)
@@ -248,8 +199,8 @@ def _cuda_path(x, f, up, down, padding, flip_filter, gain):
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_host_compiled_kernel_matches_brute_force(host_op, monkeypatch, seed):
-    monkeypatch.setattr(ufd, "_cuda_op", lambda: host_op)
+def test_host_compiled_kernel_matches_brute_force(host_upfirdn2d, monkeypatch, seed):
+    monkeypatch.setattr(ufd, "_cuda_op", lambda: host_upfirdn2d)
     rng = np.random.default_rng(1000 + seed)
     case = _random_case(rng)
     x = torch.from_numpy(rng.standard_normal(case["shape"]))
@@ -263,9 +214,9 @@ def test_host_compiled_kernel_matches_brute_force(host_op, monkeypatch, seed):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_host_compiled_kernel_derivatives(host_op, monkeypatch, seed):
+def test_host_compiled_kernel_derivatives(host_upfirdn2d, monkeypatch, seed):
     """First and second derivatives of the CUDA path's autograd graph equal the reference's."""
-    monkeypatch.setattr(ufd, "_cuda_op", lambda: host_op)
+    monkeypatch.setattr(ufd, "_cuda_op", lambda: host_upfirdn2d)
     rng = np.random.default_rng(2000 + seed)
     case = _random_case(rng)
     f = torch.from_numpy(case["f"])
