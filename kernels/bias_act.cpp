@@ -6,19 +6,9 @@
 #include <torch/library.h>
 
 #include "bias_act.h"
+#include "torch_dtype.h"
 
 namespace {
-
-int dtype_code(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return alae::kFloat32;
-    case at::kHalf: return alae::kFloat16;
-    case at::kBFloat16: return alae::kBFloat16;
-    case at::kDouble: return alae::kFloat64;
-    default: TORCH_CHECK(false, "bias_act (cuda): unsupported dtype ", t);
-  }
-  return -1;
-}
 
 // Same strides as `like` for every dimension of size > 1 (size-1 strides are irrelevant).
 bool same_layout(const at::Tensor& t, const at::Tensor& like) {
@@ -79,7 +69,7 @@ at::Tensor bias_act(const at::Tensor& g_in, const c10::optional<at::Tensor>& b,
   }
   alae::set_bias_layout(p, bias_stride, bias_size);
   p.out = out.data_ptr();
-  p.dtype = dtype_code(g.scalar_type());
+  p.dtype = alae::dtype_code(g.scalar_type(), "bias_act");
   p.mode = (int)mode;
   p.act = (int)act;
   p.alpha = alpha;

@@ -32,7 +32,7 @@ template <typename T>
 cudaError_t launch(const BiasActParams& p, cudaStream_t stream) {
   constexpr int kBlock = 256;
   const int64_t blocks = std::min<int64_t>((p.numel + kBlock - 1) / kBlock, grid_limit());
-  if (p.numel <= INT32_MAX / 2)  // 32-bit indexing, with room for the grid-stride overshoot
+  if (p.numel <= kMaxNumel32)
     bias_act_kernel<T, int32_t><<<(unsigned)blocks, kBlock, 0, stream>>>(p);
   else
     bias_act_kernel<T, int64_t><<<(unsigned)blocks, kBlock, 0, stream>>>(p);

@@ -20,6 +20,9 @@ enum BiasActAct : int {
 };
 enum BiasActMode : int { kForward = 0, kGrad = 1, kGrad2 = 2 };
 
+// Tensors up to this many elements use 32-bit indices (with room for the grid-stride overshoot).
+constexpr int64_t kMaxNumel32 = INT32_MAX / 2;
+
 struct BiasActParams {
   const void* g;     // kForward: x; kGrad: dy; kGrad2: d(dx)
   const void* b;     // bias [bias_size] or nullptr
@@ -31,7 +34,7 @@ struct BiasActParams {
   double alpha, gain, clamp;  // clamp < 0: no clamp
   int64_t numel;
   // All tensors share one dense layout; the bias index of memory offset i is
-  // (i / bias_stride) % bias_size. The dividers serve 32-bit indexing (numel < 2^31).
+  // (i / bias_stride) % bias_size. The dividers serve 32-bit indexing (numel <= kMaxNumel32).
   int64_t bias_stride, bias_size;
   FastDivider bias_stride_div, bias_size_div;
 };
@@ -42,7 +45,7 @@ inline void set_bias_layout(BiasActParams& p, int64_t stride, int64_t size) {
   if (size == 1) stride = 1;
   p.bias_stride = stride;
   p.bias_size = size;
-  if (p.numel < (int64_t(1) << 31)) {  // then stride and size are below 2^31 too
+  if (p.numel <= kMaxNumel32) {  // then stride and size are below 2^31 too
     p.bias_stride_div = make_fast_divider(static_cast<uint32_t>(stride));
     p.bias_size_div = make_fast_divider(static_cast<uint32_t>(size));
   }

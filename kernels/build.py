@@ -230,7 +230,8 @@ class Extension:
 KERNELS = Extension(
     "alae_kernels",
     sources=[os.path.join(KERNEL_DIR, s) for s in ("upfirdn2d.cpp", "upfirdn2d.cu", "bias_act.cpp", "bias_act.cu")],
-    headers=[os.path.join(KERNEL_DIR, h) for h in ("common.h", "fast_divider.h", "upfirdn2d.h", "bias_act.h")],
+    headers=[os.path.join(KERNEL_DIR, h)
+             for h in ("common.h", "fast_divider.h", "torch_dtype.h", "upfirdn2d.h", "bias_act.h")],
 )
 
 

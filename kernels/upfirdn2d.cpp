@@ -9,19 +9,9 @@
 #include <limits>
 
 #include "upfirdn2d.h"
+#include "torch_dtype.h"
 
 namespace {
-
-int dtype_code(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return alae::kFloat32;
-    case at::kHalf: return alae::kFloat16;
-    case at::kBFloat16: return alae::kBFloat16;
-    case at::kDouble: return alae::kFloat64;
-    default: TORCH_CHECK(false, "upfirdn2d (cuda): unsupported dtype ", t);
-  }
-  return -1;
-}
 
 at::Tensor upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
                      int64_t downx, int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0,
@@ -58,7 +48,7 @@ at::Tensor upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int6
   p.x = x.data_ptr();
   p.y = y.data_ptr();
   p.f = fc.data_ptr();
-  p.dtype = dtype_code(x.scalar_type());
+  p.dtype = alae::dtype_code(x.scalar_type(), "upfirdn2d");
   p.n = (int)n; p.c = (int)c; p.in_h = (int)in_h; p.in_w = (int)in_w;
   p.out_h = (int)out_h; p.out_w = (int)out_w;
   p.upx = (int)upx; p.upy = (int)upy; p.downx = (int)downx; p.downy = (int)downy;
