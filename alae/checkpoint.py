@@ -5,15 +5,20 @@ Contents: `format_version`, `config` (resolved, as a dict), `model` and `ema` st
 optimizer state belongs to) and `rng` (CPU and CUDA generator states). Nothing in it depends on
 the rank or world size, so a run resumes on a different number of processes.
 
+A networks-only checkpoint (`alae-convert`'s output) has `format_version`, `config`, `ema`,
+`model` (if the source had training networks besides the EMA ones) and `source` (where the
+weights came from), and no optimizer state or schedule position: tools load it, and `alae-train --init` starts new runs from it.
+
 A save writes `NAME.tmp` next to the target, fsyncs it and renames it over the target, so a
 crash mid-write leaves the previous checkpoint untouched.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
+
+from alae.files import save_torch
 
 FORMAT_VERSION = 1
 LATEST = "latest.pt"
@@ -21,17 +26,6 @@ LATEST = "latest.pt"
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or from an incompatible format."""
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def rng_state() -> dict:
@@ -52,11 +46,20 @@ def save_checkpoint(checkpoint_dir: Path, payload: dict, kimg: float, keep: int)
     checkpoint_dir = Path(checkpoint_dir)
     payload = dict(payload, format_version=FORMAT_VERSION, rng=rng_state())
     snapshot = checkpoint_dir / f"snapshot-{kimg:08.1f}kimg.pt"
-    atomic_torch_save(payload, snapshot)
-    atomic_torch_save(payload, checkpoint_dir / LATEST)
+    save_torch(payload, snapshot)
+    save_torch(payload, checkpoint_dir / LATEST)
     for old in sorted(checkpoint_dir.glob("snapshot-*.pt"))[:-keep]:
         old.unlink()
     return snapshot
+
+
+def save_networks_checkpoint(path: Path, config: dict, model: dict | None, ema: dict, source: dict) -> Path:
+    """Write a networks-only checkpoint (see the module docstring), atomically; `model` (the
+    training networks) is left out when the source has only one set."""
+    payload = {"format_version": FORMAT_VERSION, "config": config, "ema": ema, "source": source}
+    if model is not None:
+        payload["model"] = model
+    return save_torch(payload, path)
 
 
 def find_resume_path(resume: str, run_dir: Path) -> Path | None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torchvision.utils import make_grid
 
 from alae import randomness
 from alae.datasets import to_uint8
+from alae.files import save_image
 
 
 def to_full_resolution(x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -25,13 +25,6 @@ def to_full_resolution(x: torch.Tensor, resolution: int) -> torch.Tensor:
 def grid_uint8(images: torch.Tensor, nrow: int) -> torch.Tensor:
     """[N, C, R, R] in [−1, 1] → uint8 [C, H, W] grid with 1-pixel gaps."""
     return to_uint8(make_grid(images.float().clamp(-1, 1), nrow=nrow, padding=1, pad_value=-1.0).unsqueeze(0))[0]
-
-
-def save_png(grid: torch.Tensor, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    Image.fromarray(grid.permute(1, 2, 0).cpu().numpy().squeeze()).save(tmp)
-    tmp.replace(path)
 
 
 @torch.no_grad()
@@ -45,8 +38,8 @@ def save_grids(ema, grid_z: torch.Tensor, originals: torch.Tensor, reconstructio
     pairs = torch.cat([originals, reconstructions])
     sample_grid = grid_uint8(to_full_resolution(samples, full), cfg.log.grid_size)
     recon_grid = grid_uint8(to_full_resolution(pairs, full), len(originals))
-    save_png(sample_grid, samples_dir / f"samples-{kimg:08.1f}kimg.png")
-    save_png(recon_grid, samples_dir / f"reconstructions-{kimg:08.1f}kimg.png")
+    save_image(sample_grid, samples_dir / f"samples-{kimg:08.1f}kimg.png")
+    save_image(recon_grid, samples_dir / f"reconstructions-{kimg:08.1f}kimg.png")
     if writer is not None:
         step = int(round(kimg * 1000))
         writer.add_image("samples", sample_grid, step)
