@@ -37,6 +37,7 @@ class ModelConfig:
     discriminator_lr_mul: float = 0.1  # original D
     fused_scale_resolution: int = 128  # original: fused stride-2 (transposed) convs from 128 px up
     to_rgb_gain: float = 0.03  # original ToRGB gain
+    encoder_std_eps: float = 1e-8  # E's style std is sqrt(var + eps); original 0 (R1's double backward needs > 0 on constant channels)
 
     @property
     def num_lods(self) -> int:
@@ -187,6 +188,7 @@ def validate(cfg: Config) -> None:
     _require(_is_power_of_two(m.fused_scale_resolution), "model.fused_scale_resolution", "must be a power of two")
     for name in ("mapping_lr_mul", "discriminator_lr_mul", "to_rgb_gain"):
         _require(getattr(m, name) > 0, f"model.{name}", "must be positive")
+    _require(m.encoder_std_eps >= 0, "model.encoder_std_eps", "must be >= 0")
 
     _require(t.total_kimg > 0, "train.total_kimg", "must be positive")
     _require(t.kimg_fade >= 0 and t.kimg_stable > 0, "train.kimg_fade/kimg_stable",
@@ -213,6 +215,18 @@ def validate(cfg: Config) -> None:
         _require(getattr(log, name) > 0, f"log.{name}", "must be positive")
     _require(log.grid_size >= 1, "log.grid_size", "must be >= 1")
     _require(log.keep_checkpoints >= 1, "log.keep_checkpoints", "must be >= 1")
+
+
+def default_config_for(model: ModelConfig, name: str) -> Config:
+    """A valid Config for `model` with the default train/data/log sections, their per-lod lists
+    cut (or extended with their last value) to the model's number of lods."""
+    cfg = Config(name=name, model=model)
+    n = model.num_lods
+    for attr in ("batch_per_lod", "lr_per_lod"):
+        values = getattr(cfg.train, attr)
+        setattr(cfg.train, attr, (values + values[-1:] * n)[:n])
+    validate(cfg)
+    return cfg
 
 
 def check_world_size(cfg: Config, world_size: int) -> None:
@@ -275,8 +289,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(name_or_path: str, overrides: list[str] = ()) -> Config:
-    """Load a built-in or file config, apply `key=value` overrides, validate."""
+def load_config(name_or_path: str, overrides: list[str] = (), model: dict | None = None) -> Config:
+    """Load a built-in or file config, replace its model section by `model` if given (a model
+    that comes from weights), apply `key=value` overrides, validate."""
     path = resolve_config_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -284,6 +299,8 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> Config:
         raise ConfigError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (model, train, data, log)")
+    if model is not None:
+        data["model"] = dict(model)
     return from_dict(apply_overrides(data, list(overrides)))
 
 

@@ -158,26 +158,35 @@ class FusedDownsampleConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, gain: float = DEFAULT_GAIN):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
-        self.weight_gain = gain / math.sqrt(in_channels * 9) * 0.25
+        self.weight_gain = gain / math.sqrt(in_channels * 9)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, _sum_of_shifts(self.weight * self.weight_gain), stride=2, padding=1)
+        return F.conv2d(x, _sum_of_shifts(self.weight * self.weight_gain) * 0.25, stride=2, padding=1)
+
+
+DETERMINISTIC_NOISE = "deterministic"  # the original G's replacement for noise when called with noise=False
 
 
 class NoiseInjection(nn.Module):
     """x + weight[c]·noise: a per-pixel map [N, 1, H, W] shared by all channels, per-channel weight.
 
     The weight starts at zero (original), so noise has no effect until it is learned.
+    `DETERMINISTIC_NOISE` instead applies what the original generator does when called with
+    noise=False: x + 0.8·s·exp(−x²/2s²)/√(2π) with s = √(block_index + 1), whatever the weight.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, block_index: int = 0):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(channels))
+        self.deterministic_scale = math.sqrt(block_index + 1)
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-        """x [N, C, H, W]; noise [N, 1, H, W] or None (no noise). Returns [N, C, H, W]."""
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | str | None) -> torch.Tensor:
+        """x [N, C, H, W]; noise [N, 1, H, W], None (no noise) or DETERMINISTIC_NOISE. Returns [N, C, H, W]."""
         if noise is None:
             return x
+        if isinstance(noise, str):
+            s = self.deterministic_scale
+            return x + s * torch.exp(-x * x / (2.0 * s * s)) * (0.8 / math.sqrt(2.0 * math.pi))
         return torch.addcmul(x, noise, self.weight.view(1, -1, 1, 1))
 
 

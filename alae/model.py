@@ -24,7 +24,8 @@ class ALAE(nn.Module):
         self.F = MappingNetwork(cfg.latent_dim, cfg.mapping_layers, cfg.mapping_lr_mul)
         self.G = Generator(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.fused_scale_resolution,
                            cfg.to_rgb_gain)
-        self.E = Encoder(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.fused_scale_resolution)
+        self.E = Encoder(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.fused_scale_resolution,
+                         cfg.encoder_std_eps)
         self.D = Discriminator(cfg.latent_dim, cfg.discriminator_layers, cfg.discriminator_outputs,
                                cfg.discriminator_activation, cfg.discriminator_lr_mul)
         self.register_buffer("w_avg", torch.zeros(cfg.latent_dim))

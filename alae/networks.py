@@ -18,6 +18,7 @@ from alae.layers import (
     EqualizedLinear,
     FusedDownsampleConv2d,
     FusedUpsampleConv2d,
+    DETERMINISTIC_NOISE,
     NoiseInjection,
     bias_lrelu,
     blur,
@@ -26,7 +27,6 @@ from alae.layers import (
     upsample2x,
 )
 
-ENCODER_STD_EPS = 1e-8  # inside the sqrt of E's style std, so R1's second derivatives stay finite
 ENCODER_NORM_EPS = 1e-5  # original E: nn.InstanceNorm2d default eps
 # The original applies LeakyReLU(0.2) twice to FromRGB's output (inside FromRGB and again in
 # EncoderDefault.encode); one LeakyReLU with slope 0.2² is the same function.
@@ -90,7 +90,8 @@ class GeneratorBlock(nn.Module):
     stride-2 transposed conv) and blur. Then noise, bias, LeakyReLU, AdaIN(w1); 3x3 conv, noise,
     bias, LeakyReLU, AdaIN(w2). [N, in, H, W] → [N, out, 2H, 2W] ([N, out, H, W] if first)."""
 
-    def __init__(self, in_channels: int, out_channels: int, latent_dim: int, first: bool, fused: bool):
+    def __init__(self, in_channels: int, out_channels: int, latent_dim: int, first: bool, fused: bool,
+                 block_index: int = 0):
         super().__init__()
         if first:
             self.up_conv = None
@@ -99,17 +100,17 @@ class GeneratorBlock(nn.Module):
         else:
             self.up_conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False)
         self.fused = fused
-        self.noise_1 = NoiseInjection(out_channels)
+        self.noise_1 = NoiseInjection(out_channels, block_index)
         self.bias_1 = nn.Parameter(torch.zeros(out_channels))
         self.adain_1 = AdaptiveInstanceNorm(out_channels, latent_dim)
         self.conv = EqualizedConv2d(out_channels, out_channels, 3, bias=False)
-        self.noise_2 = NoiseInjection(out_channels)
+        self.noise_2 = NoiseInjection(out_channels, block_index)
         self.bias_2 = nn.Parameter(torch.zeros(out_channels))
         self.adain_2 = AdaptiveInstanceNorm(out_channels, latent_dim)
 
     def forward(self, x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
-                noise_1: torch.Tensor | None, noise_2: torch.Tensor | None) -> torch.Tensor:
-        """w1, w2 [N, latent_dim]; noise_k [N, 1, H_out, W_out] or None."""
+                noise_1: torch.Tensor | str | None, noise_2: torch.Tensor | str | None) -> torch.Tensor:
+        """w1, w2 [N, latent_dim]; noise_k [N, 1, H_out, W_out], None or DETERMINISTIC_NOISE."""
         if self.up_conv is not None:
             x = self.up_conv(x if self.fused else upsample2x(x))
             x = blur(x)
@@ -135,7 +136,7 @@ class Generator(nn.Module):
         self.const = nn.Parameter(torch.ones(1, channels[0], 4, 4))
         self.blocks = nn.ModuleList(
             GeneratorBlock(channels[max(i - 1, 0)], c, latent_dim, first=i == 0,
-                           fused=resolution_of(i) >= fused_scale_resolution)
+                           fused=resolution_of(i) >= fused_scale_resolution, block_index=i)
             for i, c in enumerate(channels)
         )
         self.to_rgb = nn.ModuleList(EqualizedConv2d(c, image_channels, 1, gain=to_rgb_gain) for c in channels)
@@ -145,14 +146,17 @@ class Generator(nn.Module):
         forward consumes them; a batch's noise tensors are [N, 1, H, W]."""
         return [(1, resolution_of(i), resolution_of(i)) for i in range(lod + 1) for _ in range(2)]
 
-    def _noise_inputs(self, noise, batch: int, lod: int, like: torch.Tensor) -> list[torch.Tensor | None]:
+    def _noise_inputs(self, noise, batch: int, lod: int, like: torch.Tensor) -> list[torch.Tensor | str | None]:
         shapes = [(batch, *s) for s in self.noise_shapes(lod)]
         if isinstance(noise, str):
             if noise == "random":
                 return [torch.randn(s, device=like.device, dtype=like.dtype) for s in shapes]
             if noise == "none":
                 return [None] * len(shapes)
-            raise ValueError(f"noise must be 'random', 'none' or a list of tensors, got {noise!r}")
+            if noise == DETERMINISTIC_NOISE:
+                return [DETERMINISTIC_NOISE] * len(shapes)
+            raise ValueError(f"noise must be 'random', 'none', '{DETERMINISTIC_NOISE}' or a list of tensors, "
+                             f"got {noise!r}")
         noise = list(noise)
         if [tuple(n.shape) for n in noise] != shapes:
             raise ValueError(f"noise at lod {lod} must be {len(shapes)} tensors of shapes {shapes}, "
@@ -161,7 +165,8 @@ class Generator(nn.Module):
 
     def forward(self, styles: torch.Tensor, lod: int, alpha: float = 1.0, noise="random") -> torch.Tensor:
         """styles [N, L, latent_dim] with L ≥ 2·(lod+1); alpha in [0, 1] (ignored at lod 0);
-        noise 'random' (torch RNG), 'none', or a list of tensors shaped as `noise_shapes(lod)`."""
+        noise 'random' (torch RNG), 'none', 'deterministic' (the original's noise=False) or a list
+        of tensors shaped as `noise_shapes(lod)`."""
         _check_lod_alpha(lod, alpha, self.num_lods)
         if styles.ndim != 3 or styles.shape[1] < 2 * (lod + 1):
             raise ValueError(f"styles must be [N, >= {2 * (lod + 1)}, latent] at lod {lod}, got {tuple(styles.shape)}")
@@ -177,10 +182,11 @@ class Generator(nn.Module):
         return torch.lerp(previous, image, alpha) if fading else image
 
 
-def _style_statistics_and_normalize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """x [N, C, H, W] → (instance-normalized x, [N, 2C] per-channel means then stds over H, W)."""
+def _style_statistics_and_normalize(x: torch.Tensor, std_eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [N, C, H, W] → (instance-normalized x, [N, 2C] per-channel means then stds
+    sqrt(var + std_eps) over H, W)."""
     var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
-    stats = torch.cat([mean, torch.sqrt(var + ENCODER_STD_EPS)], dim=1)
+    stats = torch.cat([mean, torch.sqrt(var + std_eps)], dim=1)
     normalized = (x - mean[:, :, None, None]) * torch.rsqrt(var + ENCODER_NORM_EPS)[:, :, None, None]
     return normalized, stats
 
@@ -191,7 +197,7 @@ class EncoderBlock(nn.Module):
     statistics → w2 → instance norm. The statistics linears (2C → latent) keep the original's
     default gain √2. [N, in, H, W] → ([N, out, H/2, W/2], w1 [N, latent], w2 [N, latent])."""
 
-    def __init__(self, in_channels: int, out_channels: int, latent_dim: int, fused: bool):
+    def __init__(self, in_channels: int, out_channels: int, latent_dim: int, fused: bool, std_eps: float):
         super().__init__()
         self.conv = EqualizedConv2d(in_channels, in_channels, 3, activation="lrelu")
         self.style_1 = EqualizedLinear(2 * in_channels, latent_dim)
@@ -200,13 +206,14 @@ class EncoderBlock(nn.Module):
         self.fused = fused
         self.bias_2 = nn.Parameter(torch.zeros(out_channels))
         self.style_2 = EqualizedLinear(2 * out_channels, latent_dim)
+        self.std_eps = std_eps
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, stats_1 = _style_statistics_and_normalize(self.conv(x))
+        x, stats_1 = _style_statistics_and_normalize(self.conv(x), self.std_eps)
         x = self.down_conv(blur(x))
         if not self.fused:
             x = downsample2x(x)
-        x, stats_2 = _style_statistics_and_normalize(bias_lrelu(x, self.bias_2))
+        x, stats_2 = _style_statistics_and_normalize(bias_lrelu(x, self.bias_2), self.std_eps)
         return x, self.style_1(stats_1), self.style_2(stats_2)
 
 
@@ -219,17 +226,21 @@ class Encoder(nn.Module):
     downsample with the fused stride-2 conv (original: from 128 px). Fade-in at lod with
     alpha < 1: the top block sees FromRGB_lod(x), the next block sees alpha·(top block's output)
     + (1 − alpha)·FromRGB_{lod−1}(avgpool(x)), and the top block's w1, w2 are scaled by alpha.
+    The style stds are sqrt(var + std_eps): the original has no epsilon (std_eps 0); a small one
+    keeps R1's second derivatives finite where a channel is constant. The terms are summed in
+    the original's order, so converted original weights give its w to the last bit of rounding.
     """
 
     def __init__(self, channels: list[int], latent_dim: int, image_channels: int = 3,
-                 fused_scale_resolution: int = 128):
+                 fused_scale_resolution: int = 128, std_eps: float = 1e-8):
         super().__init__()
         self.num_lods = len(channels)
         self.from_rgb = nn.ModuleList(
             EqualizedConv2d(image_channels, c, 1, activation="lrelu", lrelu_slope=FROM_RGB_SLOPE) for c in channels
         )
         self.blocks = nn.ModuleList(
-            EncoderBlock(c, channels[max(i - 1, 0)], latent_dim, fused=resolution_of(i) >= fused_scale_resolution)
+            EncoderBlock(c, channels[max(i - 1, 0)], latent_dim, fused=resolution_of(i) >= fused_scale_resolution,
+                         std_eps=std_eps)
             for i, c in enumerate(channels)
         )
 
@@ -240,11 +251,12 @@ class Encoder(nn.Module):
         if images.ndim != 4 or images.shape[2:] != (r, r):
             raise ValueError(f"images at lod {lod} must be [N, C, {r}, {r}], got {tuple(images.shape)}")
         x, w1, w2 = self.blocks[lod](self.from_rgb[lod](images))
-        w = w1 + w2
         if lod > 0 and alpha < 1:
-            w = w * alpha
+            w = w1 * alpha + w2 * alpha
             x = torch.lerp(self.from_rgb[lod - 1](downsample2x(images)), x, alpha)
+        else:
+            w = w1 + w2
         for i in range(lod - 1, -1, -1):
             x, w1, w2 = self.blocks[i](x)
-            w = w + w1 + w2
+            w = w + (w1 + w2)
         return w
