@@ -38,6 +38,7 @@ setup(
         "console_scripts": [
             "alae-train=alae.train:main",
             "alae-prepare=alae.datasets.prepare:main",
+            "alae-convert=alae.tools.convert:main",
         ]
     },
 )
