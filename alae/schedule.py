@@ -47,6 +47,13 @@ def phase_at(train: TrainConfig, num_lods: int, images_seen: int) -> Phase:
     return Phase(lod=lod, alpha=alpha, batch=train.batch_per_lod[lod], lr=train.lr_per_lod[lod])
 
 
+def final_stable_kimg(train: TrainConfig, num_lods: int) -> float:
+    """Where the last lod's stable phase starts (thousands of images): after its fade-in."""
+    if num_lods == 1:
+        return 0.0
+    return (num_lods - 1) * (train.kimg_fade + train.kimg_stable) + train.kimg_fade
+
+
 def ema_beta(batch: int, halflife_kimg: float) -> float:
     """Per-step EMA decay for a half-life in images: 0.5 ** (batch / halflife_images) (original code)."""
     if halflife_kimg == 0:

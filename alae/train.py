@@ -3,6 +3,7 @@
     alae-train --config demo --out runs/demo
     torchrun --nproc_per_node=8 -m alae.train --config ffhq --data /data/ffhq-lmdb --out runs/ffhq
     alae-train --out runs/ffhq --resume auto              # continue from runs/ffhq/checkpoints/latest.pt
+    alae-train --config ffhq --data /data/ffhq-lmdb --init ffhq-original.pt --start-kimg final   # fine-tune
 
 Read top to bottom: arguments and config → run directory → networks and optimizers → resume →
 the loop (schedule position, data, the three ALAE steps, EMA, logging, grids, checkpoints).
@@ -33,6 +34,7 @@ from alae.config import (
     Config,
     ConfigError,
     check_world_size,
+    from_dict,
     load_config,
     save_config,
     to_dict,
@@ -48,9 +50,10 @@ from alae.datasets import DatasetError, to_model_range
 from alae.ema import update_ema
 from alae.grids import save_grids, to_full_resolution
 from alae.layers import downsample2x, upsample2x
+from alae.loading import Weights, read_weights
 from alae.losses import discriminator_loss, generator_loss, latent_loss
 from alae.model import ALAE
-from alae.schedule import Phase, ema_beta, phase_at
+from alae.schedule import Phase, ema_beta, final_stable_kimg, phase_at
 
 log = logging.getLogger("alae")
 
@@ -82,26 +85,51 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", help="run directory (default runs/CONFIG_NAME)")
     p.add_argument("--kimg", type=float, help="train until this many thousand real images (overrides train.total_kimg)")
     p.add_argument("--resume", help="'auto' (the run directory's latest checkpoint, if any) or a checkpoint path")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="start a new run from these networks (run directory, alae checkpoint, alae-convert output or "
+                        "original ALAE .pth); the model section comes from them, optimizers and schedule start fresh")
+    p.add_argument("--start-kimg", help="with --init: start the schedule at this many thousand images, or 'final' "
+                                        "for the start of the last lod's stable phase (default 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.r1_gamma=5")
     return p.parse_intermixed_args(argv)  # overrides may come before or after the options
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[Config, Path]:
-    """The config (file + overrides + --kimg) and the run directory."""
+def init_start_images(args: argparse.Namespace, cfg: Config) -> int:
+    """The schedule position (images) a run started with --init begins at."""
+    if args.start_kimg is None:
+        return 0
+    if args.start_kimg == "final":
+        kimg = final_stable_kimg(cfg.train, cfg.model.num_lods)
+    else:
+        try:
+            kimg = float(args.start_kimg)
+        except ValueError:
+            raise ConfigError(f"--start-kimg must be a number or 'final', got {args.start_kimg!r}") from None
+    if not 0 <= kimg < cfg.train.total_kimg:
+        raise ConfigError(f"--start-kimg {kimg:g} is outside [0, train.total_kimg = {cfg.train.total_kimg:g})")
+    return int(round(kimg * 1000))
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[Config, Path, Weights | None]:
+    """The config (file + overrides + --kimg; with --init, the model section comes from the
+    weights and only model.* overrides change it), the run directory and the --init weights."""
     if args.config is None:
         saved = Path(args.out or "") / "config.yaml"
         if not (args.resume and args.out and saved.is_file()):
             raise ConfigError("--config is required (except with --resume and an --out holding a config.yaml)")
         args.config = str(saved)
-    cfg = load_config(args.config, args.overrides)
+    if args.start_kimg is not None and not args.init:
+        raise ConfigError("--start-kimg needs --init (a resumed run continues where its checkpoint stopped)")
+    init = read_weights(args.init) if args.init else None
+    cfg = load_config(args.config, args.overrides, model=to_dict(init.config)["model"] if init else None)
     if args.kimg is not None:
         if args.kimg <= 0:
             raise ConfigError(f"--kimg must be positive, got {args.kimg}")
         cfg.train.total_kimg = args.kimg
     if cfg.name == "custom":
         cfg.name = Path(args.config).stem
-    return cfg, Path(args.out or Path("runs") / cfg.name)
+    return cfg, Path(args.out or Path("runs") / cfg.name), init
 
 
 def setup_logging(run_dir: Path, is_main: bool) -> None:
@@ -269,7 +297,7 @@ def main(argv=None) -> int:
 
 def train(args: argparse.Namespace, ctx: distributed.Context) -> Path:
     # --- config and run directory -------------------------------------------------------------
-    cfg, run_dir = resolve_config(args)
+    cfg, run_dir, init = resolve_config(args)
     check_world_size(cfg, ctx.world_size)
     resume_path = find_resume_path(args.resume, run_dir) if args.resume else None
     if ctx.is_main:
@@ -297,7 +325,10 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> Path:
 
     if resume_path is not None:
         payload = load_checkpoint(resume_path)
-        if payload["config"]["model"] != to_dict(cfg)["model"]:
+        if "optimizers" not in payload:
+            raise CheckpointError(f"{resume_path} holds networks only (no optimizer state or schedule position); "
+                                  f"start a new run from it with --init {resume_path}")
+        if from_dict(payload["config"]).model != cfg.model:
             raise CheckpointError(f"{resume_path} was trained with a different model config than {args.config}")
         model.load_state_dict(payload["model"])
         ema.load_state_dict(payload["ema"])
@@ -305,6 +336,15 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> Path:
             opt.load_state_dict(payload["optimizers"][name])
         progress = Progress(**payload["progress"])
         log.info(f"resumed from {resume_path} at {progress.kimg:.1f} kimg (step {progress.step})")
+    elif init is not None:
+        model.load_state_dict(init.model if init.model is not None else init.ema)
+        ema.load_state_dict(init.ema)
+        progress.images_seen = init_start_images(args, cfg)
+        phase = phase_at(t, num_lods, progress.images_seen)
+        log.info(f"initialised from {init.path} ({init.kind}); the schedule starts at {progress.kimg:.1f} kimg "
+                 f"(lod {phase.lod}, alpha {phase.alpha:.2f})")
+        for note in init.notes:
+            log.info(f"--init: {note}")
     distributed.broadcast_module_(model, ctx.world_size)
     distributed.broadcast_module_(ema, ctx.world_size)
 

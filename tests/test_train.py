@@ -96,3 +96,69 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
     assert train.main([*argv, "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def record_first_step(monkeypatch):
+    """Replace the ALAE step by one that records what the loop starts from and changes nothing."""
+    seen = []
+
+    def recording_step(model, optimizers, reals, phase, cfg, ctx, step):
+        seen.append({"model": {k: v.clone() for k, v in model.state_dict().items()}, "phase": phase, "cfg": cfg})
+        return {}
+
+    monkeypatch.setattr(train, "train_step", recording_step)
+    return seen
+
+
+def test_init_starts_a_fresh_run_from_an_alae_checkpoint(tmp_path, monkeypatch):
+    assert run(tmp_path / "a", 0.024) == 0
+    source = load_checkpoint(tmp_path / "a" / "checkpoints" / "latest.pt")
+    seen = record_first_step(monkeypatch)
+    assert run(tmp_path / "b", 0.016, "--init", str(tmp_path / "a")) == 0
+    first = seen[0]
+    for name, value in source["model"].items():
+        assert torch.equal(first["model"][name], value), name
+    assert first["phase"].lod == 0  # a fresh schedule position
+    # The recording step leaves the networks as loaded, so two EMA updates (halflife 0.5 kimg,
+    # batch 8) move the source's EMA toward its training networks by beta² in closed form.
+    beta = 0.5 ** (8 / 500)
+    ema = load_checkpoint(tmp_path / "b" / "checkpoints" / "latest.pt")["ema"]
+    for name, m in source["model"].items():
+        expected = m if name == "w_avg" else m + (source["ema"][name] - m) * beta**2
+        torch.testing.assert_close(ema[name], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_init_from_an_original_alae_file_takes_its_model_and_can_start_at_the_final_lod(tmp_path, monkeypatch, capsys):
+    from original_reference import original_file, original_shapes, random_original_state
+
+    from alae.loading import read_weights
+
+    nets = random_original_state(original_shapes(startf=4, maxf=16, layer_count=3, latent=16, mapping_layers=2), 0,
+                                 dtype=torch.float32)
+    path = tmp_path / "model_final.pth"
+    torch.save(original_file(nets), path)
+    converted = read_weights(path)
+    seen = record_first_step(monkeypatch)
+    argv = ["--config", "demo", "--out", str(tmp_path / "run"), "--kimg", "0.2", "--device", "cpu", "--init", str(path),
+            "--start-kimg", "final", "train.batch_per_lod=[8, 8, 8]", "train.lr_per_lod=[0.002, 0.002, 0.002]",
+            "train.kimg_fade=0.016", "train.kimg_stable=0.032", "data.holdout=4", "log.grid_size=2"]
+    assert train.main(argv) == 0
+    first = seen[0]
+    assert first["cfg"].model == converted.config.model  # the channels come from the file, not demo.yaml
+    for name, value in converted.model.items():
+        assert torch.equal(first["model"][name], value), name
+    assert (first["phase"].lod, first["phase"].alpha) == (2, 1.0)  # 2·48 + 16 images: lod 2 stable
+    assert "initialised from" in capsys.readouterr().out
+
+
+def test_resume_from_a_networks_only_checkpoint_points_to_init(tmp_path, capsys):
+    from alae.checkpoint import save_networks_checkpoint
+
+    assert run(tmp_path / "a", 0.016) == 0
+    payload = load_checkpoint(tmp_path / "a" / "checkpoints" / "latest.pt")
+    networks = tmp_path / "networks.pt"
+    save_networks_checkpoint(networks, payload["config"], None, payload["ema"], {"format": "test"})
+    assert run(tmp_path / "b", 0.032, resume=str(networks)) == 1
+    assert "holds networks only" in capsys.readouterr().err
+    assert run(tmp_path / "c", 0.032, "--start-kimg", "1") == 1
+    assert "--start-kimg needs --init" in capsys.readouterr().err
