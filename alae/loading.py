@@ -134,16 +134,21 @@ def _alae_weights(payload: dict, path: Path) -> Weights:
     return Weights(cfg, ema, model, payload.get("progress"), ALAE_CHECKPOINT, path, notes)
 
 
-def load_networks(path: str | Path, device: torch.device | str = "cpu", verbose: bool = True) -> Networks:
-    """(model config, ALAE with the EMA networks and w_avg) from any model file, in eval mode
-    with gradients off, on `device`. Notes (e.g. "no EMA networks") go to stderr when verbose."""
-    weights = read_weights(path)
+def networks_from_weights(weights: Weights, device: torch.device | str = "cpu", verbose: bool = True) -> Networks:
+    """(model config, ALAE with the EMA networks and w_avg) in eval mode with gradients off, on
+    `device`. The weights' notes (e.g. "no EMA networks") go to stderr when verbose."""
     if verbose:
         for note in weights.notes:
             print(f"note: {weights.path}: {note}", file=sys.stderr)
     model = ALAE(weights.config.model)
     model.load_state_dict(weights.ema)
     return Networks(weights.config.model, model.to(device).eval().requires_grad_(False))
+
+
+def load_networks(path: str | Path, device: torch.device | str = "cpu", verbose: bool = True) -> Networks:
+    """(model config, ALAE with the EMA networks and w_avg) from any model file (see the module
+    docstring), ready for inference on `device`."""
+    return networks_from_weights(read_weights(path), device, verbose)
 
 
 def model_fingerprint(model: ALAE) -> str:

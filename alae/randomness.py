@@ -9,6 +9,7 @@ the sample's index in the global batch. No RNG state has to be carried across st
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -43,10 +44,10 @@ def crossover_layers(global_batch: int, rows: slice, num_active: int, prob: floa
 
 
 def per_sample_noise(
-    shapes: list[tuple[int, int, int]], indices: range, device: torch.device, *parts: int | str
+    shapes: list[tuple[int, int, int]], indices: Sequence[int], device: torch.device, *parts: int | str
 ) -> list[torch.Tensor]:
     """Noise maps for samples with global `indices`: one [len(indices), C, H, W] tensor per shape,
-    each sample's maps drawn from a generator seeded by its global index."""
+    each sample's maps drawn from a generator seeded by its index (equal indices, equal maps)."""
     g = torch.Generator(device=device)
     per_sample = []
     for i in indices:

@@ -19,7 +19,7 @@ def fit_square_rgb(image: Image.Image, resolution: int, strict: bool = False) ->
     width, height = image.size
     if strict and (width, height) != (resolution, resolution):
         raise ImageRefused(f"image is {width}x{height}, expected {resolution}x{resolution} (--strict)")
-    image = _to_rgb(image)
+    image = to_rgb(image)
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     if width != height:
@@ -29,7 +29,7 @@ def fit_square_rgb(image: Image.Image, resolution: int, strict: bool = False) ->
     return np.asarray(image, dtype=np.uint8)
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     """RGB version of a PIL image; 16-bit integer modes are scaled to 8 bits rather than clipped."""
     if image.mode.startswith("I;16"):
         image = Image.fromarray((np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8))

@@ -49,3 +49,30 @@ def host_upfirdn2d(tmp_path_factory):
 def host_bias_act(tmp_path_factory):
     """torch.ops.alae_kernels.bias_act's stand-in compiled from kernels/bias_act.h (host_kernels.py)."""
     return host_bias_act_op(tmp_path_factory.mktemp("bias_act_host"))
+
+
+TINY_MODEL = dict(resolution=16, channels=[32, 32, 16], latent_dim=16, mapping_layers=2)
+
+
+def write_tiny_model(path: Path, seed: int = 0) -> Path:
+    """A 16 px ALAE with random weights (noise weights and biases too, so every input matters),
+    saved as a networks-only alae checkpoint: the stand-in model of the tool tests."""
+    from alae.checkpoint import save_networks_checkpoint
+    from alae.config import ModelConfig, default_config_for, to_dict
+    from alae.model import ALAE
+
+    cfg = default_config_for(ModelConfig(**TINY_MODEL), "tiny")
+    torch.manual_seed(seed)
+    model = ALAE(cfg.model)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 1 and not name.startswith("F."):
+                p.copy_(torch.randn_like(p) * 0.3)
+        model.w_avg.copy_(model.F(torch.randn(256, cfg.model.latent_dim)).mean(0))
+    state = model.state_dict()
+    return save_networks_checkpoint(path, to_dict(cfg), None, state, {"format": "test"})
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return write_tiny_model(tmp_path_factory.mktemp("tiny_model") / "tiny.pt")

@@ -1,0 +1,89 @@
+"""What every command-line tool shares: one-line errors, output folders, progress bars, ranges.
+
+A tool's `main(argv)` parses its arguments and hands its body to `run_tool`, which turns the
+errors a user can fix into one line `alae-NAME: error: ...` and exit status 1. Output folders
+come from `prepare_output_dir`: results of two runs never mix silently.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tqdm import tqdm
+
+from alae.checkpoint import CheckpointError
+from alae.config import ConfigError
+from alae.datasets import DatasetError
+from alae.files import save_json
+
+RUN_RECORD = "run.json"  # written into every tool output folder: the command that made it
+
+
+class ToolError(ValueError):
+    """A problem with a tool's input that the user can fix; the message is one line."""
+
+
+# Errors whose message is written for the user: printed as one line, no traceback.
+USER_ERRORS = (ToolError, ConfigError, CheckpointError, DatasetError, FileNotFoundError)
+
+
+def run_tool(prog: str, body: Callable[[], int | None]) -> int:
+    """Run a tool's body: 0 on success, 1 with `prog: error: message` on a user error, 130 on Ctrl-C."""
+    try:
+        return body() or 0
+    except USER_ERRORS as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def warn(prog: str, message: str) -> None:
+    print(f"{prog}: warning: {message}", file=sys.stderr)
+
+
+def prepare_output_dir(path: str | Path, overwrite: bool, prog: str, argv: list[str] | None = None) -> Path:
+    """Create the output folder `path` and record the command in it (`run.json`).
+
+    An existing non-empty folder is refused, so results of two runs never mix. With
+    `overwrite`, a folder that an alae tool made earlier (it holds `run.json`) is emptied first;
+    any other non-empty folder is still refused rather than deleted.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ToolError(f"--out {out} exists and is not a folder")
+    existing = sorted(out.iterdir()) if out.is_dir() else []
+    if existing:
+        if not overwrite:
+            raise ToolError(f"--out {out} already holds {len(existing)} entries; choose a new folder or pass "
+                            f"--overwrite to replace an earlier alae output there")
+        if not (out / RUN_RECORD).is_file():
+            raise ToolError(f"--out {out} is not empty and was not written by an alae tool (no {RUN_RECORD}); "
+                            f"refusing to delete it")
+        for entry in existing:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    save_json({"tool": prog, "argv": list(sys.argv[1:] if argv is None else argv),
+               "time": time.strftime("%Y-%m-%d %H:%M:%S")}, out / RUN_RECORD)
+    return out
+
+
+def progress(iterable: Iterable, total: int | None = None, desc: str = "", unit: str = "img"):
+    """A tqdm bar with rate and ETA on stderr."""
+    return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
+
+
+def parse_int_ranges(text: str, what: str) -> list[int]:
+    """'0-3,7,10-11' → [0, 1, 2, 3, 7, 10, 11]: non-negative integers and inclusive ranges, in the
+    order given, duplicates dropped. ToolError naming `what` otherwise."""
+    values: list[int] = []
+    for part in str(text).split(","):
+        bounds = part.strip().split("-")
+        if len(bounds) > 2 or not all(b.isdigit() for b in bounds) or int(bounds[0]) > int(bounds[-1]):
+            raise ToolError(f"{what}: {text!r} is not a list of non-negative integers and ranges such as 0-31 or 0,4,9")
+        values.extend(range(int(bounds[0]), int(bounds[-1]) + 1))
+    return list(dict.fromkeys(values))

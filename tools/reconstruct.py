@@ -1,0 +1,217 @@
+"""alae-reconstruct: encode real images, decode them, measure how close they come back.
+
+    alae-reconstruct runs/demo ../shared/data/ffhq-samples-128 --out R
+    alae-reconstruct ffhq-original.pt photos/ --out R --align --refine 200 --lpips ~/weights/vgg16.pt
+
+MODEL is a run directory, an alae checkpoint or an original ALAE .pth. IMAGES are files,
+folders (recursive), zip archives or alae LMDBs (their held-out images unless --lmdb-split all).
+Each image is fitted to the model's resolution (centre crop with a note if not square,
+Lanczos resize), or with --align every face in it is cut out as FFHQ does (alae-align).
+
+Writes into --out: `reconstructions/NAME.png` (and `refined/NAME.png` with --refine,
+`aligned/NAME.png` with --align), `grid.png` (originals above reconstructions), `latents.npz`
+(`names`, `w` [N, latent], with --refine `wplus` [N, layers, latent]), `metrics.csv` (MSE,
+PSNR, SSIM per image on [0, 1] pixels, LPIPS with --lpips, before and after refinement, and
+the mean) and `summary.json` (settings, means, skipped inputs).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import time
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+
+from alae.cli import ToolError, prepare_output_dir, progress, run_tool, warn
+from alae.datasets import to_model_range, to_uint8
+from alae.files import save_image, save_json, save_npz, save_text
+from alae.grids import row_groups_grid
+from alae.image_inputs import gather_images, load_images
+from alae.image_metrics import mse, psnr, ssim
+from alae.loading import model_fingerprint, networks_from_weights, read_weights
+from alae.projection import DEFAULT_LR, RefineSettings, refine_wplus
+from alae.sampling import NOISE_MODES, noise_inputs, resolve_device
+
+PROG = "alae-reconstruct"
+SSIM_MIN_SIZE = 11  # SSIM's 11x11 Gaussian window
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog=PROG, description="Reconstruct real images with an ALAE: encode, decode, measure.")
+    p.add_argument("model", help="run directory, alae checkpoint or original ALAE .pth")
+    p.add_argument("images", nargs="+", help="image files, folders, zip archives or alae LMDBs")
+    p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
+    p.add_argument("--align", action="store_true", help="cut every face out FFHQ-style first (dlib landmarks)")
+    p.add_argument("--upsample", type=int, default=1, help="with --align: dlib detector upsampling (small faces)")
+    p.add_argument("--refine", type=int, default=0, metavar="N", help="N Adam steps on W+ from the encoder's w")
+    p.add_argument("--lr", type=float, default=DEFAULT_LR, help="refinement peak learning rate")
+    p.add_argument("--lpips", metavar="PATH", help="LPIPS weights (NVlabs vgg16.pt, or a folder with torchvision's "
+                                                   "vgg16 and LPIPS' vgg.pth): adds LPIPS to the metrics and the "
+                                                   "refinement loss")
+    p.add_argument("--lpips-weight", type=float, default=1.0, help="LPIPS weight in the refinement loss")
+    p.add_argument("--batch", type=int, default=8, help="images per batch")
+    p.add_argument("--noise", choices=NOISE_MODES, default="const", help="generator noise (default: one fixed set)")
+    p.add_argument("--lmdb-split", choices=["held-out", "all"], default="held-out",
+                   help="which images of an alae LMDB to use")
+    p.add_argument("--holdout", type=int, help="held-out images at the end of an LMDB (default: the model's "
+                                               "data.holdout, 32 for original models)")
+    p.add_argument("--grid", type=int, default=32, help="images shown in grid.png")
+    p.add_argument("--grid-cols", type=int, default=8, help="columns of grid.png")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    args = p.parse_args(argv)
+    for name in ("batch", "grid", "grid_cols"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.refine < 0:
+        p.error("--refine must be >= 0")
+    return args
+
+
+def image_metrics(reconstructions: torch.Tensor, originals: torch.Tensor, lpips) -> dict[str, np.ndarray]:
+    """Per-image metrics of images in [−1, 1] (MSE, PSNR, SSIM on [0, 1] pixels; LPIPS if given)."""
+    a, b = (reconstructions.clamp(-1, 1) + 1) / 2, (originals + 1) / 2
+    values = {"mse": mse(a, b), "psnr": psnr(a, b)}
+    if a.shape[-1] >= SSIM_MIN_SIZE:
+        values["ssim"] = ssim(a, b)
+    if lpips is not None:
+        values["lpips"] = lpips(reconstructions.clamp(-1, 1), originals)
+    return {k: v.detach().double().cpu().numpy() for k, v in values.items()}
+
+
+def metrics_table(names: list[str], before: dict[str, np.ndarray], after: dict[str, np.ndarray] | None) -> str:
+    """CSV text: one row per image, then the mean; refined columns prefixed `refined_`."""
+    columns = dict(before)
+    if after is not None:
+        columns.update({f"refined_{k}": v for k, v in after.items()})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", *columns])
+    for i, name in enumerate(names):
+        writer.writerow([name, *(f"{v[i]:.6g}" for v in columns.values())])
+    writer.writerow(["mean", *(f"{v.mean():.6g}" for v in columns.values())])
+    return buffer.getvalue()
+
+
+def output_path(folder: Path, name: str) -> Path:
+    """Where an input's image goes: its relative name with a .png suffix, under `folder`."""
+    relative = PurePosixPath(name)
+    return folder.joinpath(*relative.parent.parts, relative.stem + ".png")
+
+
+def reconstruct(args, argv) -> int:
+    device = resolve_device(args.device)
+    weights = read_weights(args.model)
+    cfg, model = networks_from_weights(weights, device)
+    lod, resolution = cfg.num_lods - 1, cfg.resolution
+    holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
+    refs = gather_images(args.images, resolution, holdout, args.lmdb_split)
+    if not refs:
+        raise ToolError(f"no images found in {' '.join(args.images)}")
+    lpips = None
+    if args.lpips:
+        from alae.lpips import LPIPSError, load_lpips
+
+        try:
+            lpips = load_lpips(args.lpips, device)
+        except LPIPSError as e:
+            raise ToolError(str(e)) from None
+    landmarker = None
+    if args.align:
+        from alae.alignment import AlignmentError
+        from alae.face_landmarks import FaceLandmarker
+
+        try:
+            landmarker = FaceLandmarker(upsample=args.upsample)
+        except AlignmentError as e:
+            raise ToolError(str(e)) from None
+    out = prepare_output_dir(args.out, args.overwrite, PROG, argv)
+    settings = RefineSettings(steps=args.refine, lr=args.lr, lpips=lpips, lpips_weight=args.lpips_weight)
+
+    names, w_all, wplus_all, skipped, notes = [], [], [], [], []
+    before: dict[str, list] = {}
+    after: dict[str, list] = {}
+    shown: list[list[torch.Tensor]] = [[], [], []]
+    start = time.perf_counter()
+    bar = progress(None, total=len(refs), desc="reconstruct", unit="img")
+    for first in range(0, len(refs), args.batch):
+        batch = load_images(refs[first:first + args.batch], resolution, landmarker)
+        skipped += batch.skipped
+        notes += batch.notes
+        if batch.names:
+            x = to_model_range(batch.pixels.to(device))
+            noise = noise_inputs(model, lod, args.noise, list(range(len(names), len(names) + len(x))), device)
+            with torch.no_grad():
+                w = model.encode(x, lod, 1.0)
+                styles = model.broadcast(w)
+                rec = model.generate(styles, lod, 1.0, noise)
+            _append(before, image_metrics(rec, x, lpips))
+            w_all.append(w.cpu())
+            rows = [x, rec]
+            if settings.steps:
+                def show(step, losses):
+                    bar.set_postfix_str(f"refine step {step + 1}/{settings.steps} loss {losses.mean():.4f}")
+                wplus = refine_wplus(model, x, styles, lod, noise, settings, on_step=show)
+                with torch.no_grad():
+                    refined = model.generate(wplus, lod, 1.0, noise)
+                _append(after, image_metrics(refined, x, lpips))
+                wplus_all.append(wplus.cpu())
+                rows.append(refined)
+            for i, name in enumerate(batch.names):
+                save_image(to_uint8(rec[i]), output_path(out / "reconstructions", name))
+                if settings.steps:
+                    save_image(to_uint8(rows[2][i]), output_path(out / "refined", name))
+                if args.align:
+                    save_image(batch.pixels[i], output_path(out / "aligned", name))
+            room = args.grid - sum(len(t) for t in shown[0])
+            for held, row in zip(shown, rows):
+                held.append(row[:room].cpu())
+            names += batch.names
+        bar.update(min(args.batch, len(refs) - first))
+    bar.close()
+    for name, reason in skipped:
+        warn(PROG, f"skipped {name}: {reason}")
+    if not names:
+        raise ToolError(f"none of the {len(refs)} inputs gave an image to reconstruct (see the warnings above)")
+
+    before_all = {k: np.concatenate(v) for k, v in before.items()}
+    after_all = {k: np.concatenate(v) for k, v in after.items()} if settings.steps else None
+    save_text(metrics_table(names, before_all, after_all), out / "metrics.csv")
+    latents = {"names": np.array(names), "w": torch.cat(w_all).numpy()}
+    if settings.steps:
+        latents["wplus"] = torch.cat(wplus_all).numpy()
+    save_npz(out / "latents.npz", **latents)
+    save_image(row_groups_grid([torch.cat(r) for r in shown if r], args.grid_cols), out / "grid.png")
+    elapsed = time.perf_counter() - start
+    means = {k: float(v.mean()) for k, v in before_all.items()}
+    refined_means = {k: float(v.mean()) for k, v in after_all.items()} if after_all else None
+    save_json({"model": str(weights.path), "model_kind": weights.kind, "fingerprint": model_fingerprint(model),
+               "resolution": resolution, "images": len(names), "inputs": len(refs), "refine_steps": settings.steps,
+               "lr": settings.lr, "lpips": args.lpips, "noise": args.noise, "device": str(device),
+               "seconds": round(elapsed, 2), "mean": means, "refined_mean": refined_means,
+               "skipped": dict(skipped), "notes": dict(notes)}, out / "summary.json")
+    summary = ", ".join(f"{k} {v:.4g}" + (f" -> {refined_means[k]:.4g}" if refined_means else "")
+                        for k, v in means.items())
+    print(f"{PROG}: {len(names)} images in {elapsed:.1f} s ({device}); mean {summary}"
+          + (f" after {settings.steps} refinement steps" if settings.steps else "")
+          + (f"; {len(skipped)} inputs skipped" if skipped else "") + f" -> {out}")
+    return 0
+
+
+def _append(lists: dict[str, list], values: dict[str, np.ndarray]) -> None:
+    for k, v in values.items():
+        lists.setdefault(k, []).append(v)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    return run_tool(PROG, lambda: reconstruct(args, argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
