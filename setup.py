@@ -47,6 +47,8 @@ setup(
             "alae-align=alae.tools.align:main",
             "alae-generate=alae.tools.generate:main",
             "alae-reconstruct=alae.tools.reconstruct:main",
+            "alae-mix=alae.tools.mix:main",
+            "alae-interpolate=alae.tools.interpolate:main",
         ]
     },
 )

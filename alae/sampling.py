@@ -45,3 +45,17 @@ def noise_inputs(model, lod: int, mode: str, keys: list[int], device: torch.devi
         keys = [CONST_NOISE_KEY] * len(keys)
     maps = randomness.per_sample_noise(model.G.noise_shapes(lod), keys, torch.device("cpu"), "tool-noise", mode)
     return [m.to(device) for m in maps]
+
+
+@torch.no_grad()
+def synthesize(model, wplus: torch.Tensor, keys: list[int], noise_mode: str, device: torch.device,
+               batch: int = 8) -> torch.Tensor:
+    """Images [n, C, R, R] in [−1, 1] (on the device) from W+ [n, L, latent] at full resolution,
+    image i with the noise of `keys[i]`, `batch` at a time."""
+    lod = model.num_lods - 1
+    out = []
+    for first in range(0, len(wplus), batch):
+        chunk = keys[first:first + batch]
+        noise = noise_inputs(model, lod, noise_mode, chunk, device)
+        out.append(model.generate(wplus[first:first + batch].to(device), lod, 1.0, noise))
+    return torch.cat(out)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from lpips_stand_in import save_stand_in
 
 from alae.lpips import LPIPS, LPIPSError, NVlabsLPIPS, load_lpips
 
@@ -126,31 +127,10 @@ def test_the_vgg_pth_shipped_with_the_lpips_package_is_recognised(weights, tmp_p
 
 def test_loaded_models_are_frozen_and_in_eval_mode(weights, tmp_path):
     folder, _, _ = weights
-    for model in (load_lpips(folder, "cpu"), load_lpips(_save_stand_in(tmp_path), "cpu")):
+    for model in (load_lpips(folder, "cpu"), load_lpips(save_stand_in(tmp_path), "cpu")):
         assert not model.training
         params = list(model.parameters())
         assert params and not any(p.requires_grad for p in params)
-
-
-class _NVlabsStandIn(torch.nn.Module):
-    """NVlabs vgg16.pt's call signature; features sqrt(w_c · image + 1) per pixel, flattened."""
-
-    def __init__(self):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.tensor([0.5, 1.0, 2.0]))
-
-    def forward(self, img: torch.Tensor, resize_images: bool = True, return_lpips: bool = False) -> torch.Tensor:
-        if resize_images or not return_lpips:
-            raise RuntimeError("expected resize_images=False, return_lpips=True")
-        if bool(img.min() < 0.0) or bool(img.max() > 255.0):
-            raise RuntimeError("expected images in [0, 255]")
-        return torch.sqrt(img * self.weight.view(1, 3, 1, 1) + 1.0).flatten(1)
-
-
-def _save_stand_in(folder):
-    path = folder / "vgg16.pt"
-    torch.jit.save(torch.jit.script(_NVlabsStandIn()), path)
-    return path
 
 
 def _stand_in_closed_form(x, y):
@@ -161,7 +141,7 @@ def _stand_in_closed_form(x, y):
 
 
 def test_torchscript_vgg16_gets_images_in_0_255_and_gives_squared_feature_distances(tmp_path):
-    model = load_lpips(_save_stand_in(tmp_path), "cpu")
+    model = load_lpips(save_stand_in(tmp_path), "cpu")
     assert isinstance(model, NVlabsLPIPS)
     x, y = _images(4, 16, seed=6), _images(4, 16, seed=7)
     x[0], y[0] = -1.0, 1.0  # black against white: the whole [0, 255] range
@@ -170,7 +150,7 @@ def test_torchscript_vgg16_gets_images_in_0_255_and_gives_squared_feature_distan
 
 @pytest.mark.parametrize("form", ["folder", "torchscript"])
 def test_identical_images_give_zero_and_gradients_reach_the_input(form, weights, tmp_path):
-    model = load_lpips(weights[0] if form == "folder" else _save_stand_in(tmp_path), "cpu")
+    model = load_lpips(weights[0] if form == "folder" else save_stand_in(tmp_path), "cpu")
     x = _images(2, 32, seed=8)
     assert torch.equal(model(x, x.clone()), torch.zeros(2))
     x.requires_grad_(True)
@@ -208,7 +188,7 @@ def test_a_folder_without_one_of_the_two_files_is_an_lpips_error(weights, tmp_pa
     assert "no LPIPS v0.1 linear weights (vgg.pth)" in _error(only_trunk)
     assert "no torchvision VGG16 state dict" in _error(only_linear)
     assert "found no .pth/.pt files" in _error(empty)
-    _save_stand_in(empty)
+    save_stand_in(empty)
     assert "found vgg16.pt: TorchScript" in _error(empty)
 
 
@@ -243,6 +223,6 @@ def test_a_file_that_is_neither_form_is_an_lpips_error(weights, tmp_path):
 @pytest.mark.cuda
 def test_cuda_matches_cpu(weights, tmp_path):
     x, y = _images(2, 64, seed=10), _images(2, 64, seed=11)
-    for path in (weights[0], _save_stand_in(tmp_path)):
+    for path in (weights[0], save_stand_in(tmp_path)):
         cpu = load_lpips(path, "cpu")(x, y)
         torch.testing.assert_close(load_lpips(path, "cuda")(x.cuda(), y.cuda()).cpu(), cpu, rtol=1e-4, atol=1e-6)

@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from lpips_stand_in import save_stand_in
 from PIL import Image
 from skimage.data import astronaut
 from skimage.metrics import mean_squared_error, structural_similarity
@@ -81,6 +82,20 @@ def test_refinement_lowers_the_error_and_stores_wplus(tiny_model, photos, tmp_pa
     assert not np.allclose(latents["wplus"], latents["w"][:, None, :])
     assert (out / "refined" / "a.png").is_file()
     assert np.asarray(Image.open(out / "grid.png")).shape[0] == 3 * 17 + 1  # original, encoder, refined rows
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.(script|save)` is deprecated:FutureWarning")
+def test_lpips_joins_the_metrics_and_the_refinement_loss(tiny_model, photos, tmp_path):
+    weights = save_stand_in(tmp_path)
+    out = tmp_path / "r"
+    assert run(tiny_model, out, photos / "a.png", extra=["--refine", "10", "--lpips", str(weights)]) == 0
+    (row,) = rows(out / "metrics.csv")[:1]
+    original = torch.tensor(fit_square_rgb(Image.open(photos / "a.png"), 16)).permute(2, 0, 1).double()
+    rec = torch.tensor(np.asarray(Image.open(out / "reconstructions" / "a.png"))).permute(2, 0, 1).double()
+    scale = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64).view(3, 1, 1)  # the stand-in's features
+    closed_form = (torch.sqrt(original * scale + 1) - torch.sqrt(rec * scale + 1)).square().sum().item()
+    assert float(row["lpips"]) == pytest.approx(closed_form, rel=0.05)  # the PNG is the output rounded to 8 bits
+    assert float(row["refined_lpips"]) < float(row["lpips"])
 
 
 def test_results_do_not_depend_on_the_batch_size(tiny_model, photos, tmp_path):

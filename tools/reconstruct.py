@@ -27,14 +27,15 @@ import numpy as np
 import torch
 
 from alae.cli import ToolError, prepare_output_dir, progress, run_tool, warn
-from alae.datasets import to_model_range, to_uint8
+from alae.datasets import to_uint8
 from alae.files import save_image, save_json, save_npz, save_text
 from alae.grids import row_groups_grid
-from alae.image_inputs import gather_images, load_images
+from alae.image_inputs import gather_images
 from alae.image_metrics import mse, psnr, ssim
+from alae.inversion import invert_batches
+from alae.inversion_options import add_inversion_arguments, check_inversion_arguments, inversion_setup
 from alae.loading import model_fingerprint, networks_from_weights, read_weights
-from alae.projection import DEFAULT_LR, RefineSettings, refine_wplus
-from alae.sampling import NOISE_MODES, noise_inputs, resolve_device
+from alae.sampling import noise_inputs, resolve_device
 
 PROG = "alae-reconstruct"
 SSIM_MIN_SIZE = 11  # SSIM's 11x11 Gaussian window
@@ -46,29 +47,14 @@ def parse_args(argv):
     p.add_argument("images", nargs="+", help="image files, folders, zip archives or alae LMDBs")
     p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
-    p.add_argument("--align", action="store_true", help="cut every face out FFHQ-style first (dlib landmarks)")
-    p.add_argument("--upsample", type=int, default=1, help="with --align: dlib detector upsampling (small faces)")
-    p.add_argument("--refine", type=int, default=0, metavar="N", help="N Adam steps on W+ from the encoder's w")
-    p.add_argument("--lr", type=float, default=DEFAULT_LR, help="refinement peak learning rate")
-    p.add_argument("--lpips", metavar="PATH", help="LPIPS weights (NVlabs vgg16.pt, or a folder with torchvision's "
-                                                   "vgg16 and LPIPS' vgg.pth): adds LPIPS to the metrics and the "
-                                                   "refinement loss")
-    p.add_argument("--lpips-weight", type=float, default=1.0, help="LPIPS weight in the refinement loss")
-    p.add_argument("--batch", type=int, default=8, help="images per batch")
-    p.add_argument("--noise", choices=NOISE_MODES, default="const", help="generator noise (default: one fixed set)")
-    p.add_argument("--lmdb-split", choices=["held-out", "all"], default="held-out",
-                   help="which images of an alae LMDB to use")
-    p.add_argument("--holdout", type=int, help="held-out images at the end of an LMDB (default: the model's "
-                                               "data.holdout, 32 for original models)")
     p.add_argument("--grid", type=int, default=32, help="images shown in grid.png")
     p.add_argument("--grid-cols", type=int, default=8, help="columns of grid.png")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_inversion_arguments(p)
     args = p.parse_args(argv)
-    for name in ("batch", "grid", "grid_cols"):
+    check_inversion_arguments(p, args)
+    for name in ("grid", "grid_cols"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.refine < 0:
-        p.error("--refine must be >= 0")
     return args
 
 
@@ -112,25 +98,8 @@ def reconstruct(args, argv) -> int:
     refs = gather_images(args.images, resolution, holdout, args.lmdb_split)
     if not refs:
         raise ToolError(f"no images found in {' '.join(args.images)}")
-    lpips = None
-    if args.lpips:
-        from alae.lpips import LPIPSError, load_lpips
-
-        try:
-            lpips = load_lpips(args.lpips, device)
-        except LPIPSError as e:
-            raise ToolError(str(e)) from None
-    landmarker = None
-    if args.align:
-        from alae.alignment import AlignmentError
-        from alae.face_landmarks import FaceLandmarker
-
-        try:
-            landmarker = FaceLandmarker(upsample=args.upsample)
-        except AlignmentError as e:
-            raise ToolError(str(e)) from None
+    landmarker, settings = inversion_setup(args, device)
     out = prepare_output_dir(args.out, args.overwrite, PROG, argv)
-    settings = RefineSettings(steps=args.refine, lr=args.lr, lpips=lpips, lpips_weight=args.lpips_weight)
 
     names, w_all, wplus_all, skipped, notes = [], [], [], [], []
     before: dict[str, list] = {}
@@ -138,31 +107,26 @@ def reconstruct(args, argv) -> int:
     shown: list[list[torch.Tensor]] = [[], [], []]
     start = time.perf_counter()
     bar = progress(None, total=len(refs), desc="reconstruct", unit="img")
-    for first in range(0, len(refs), args.batch):
-        batch = load_images(refs[first:first + args.batch], resolution, landmarker)
+
+    def show(step, losses):
+        bar.set_postfix_str(f"refine step {step + 1}/{settings.steps} loss {losses.mean():.4f}")
+
+    for batch in invert_batches(model, refs, args.batch, landmarker, settings, args.noise, device, show):
         skipped += batch.skipped
         notes += batch.notes
         if batch.names:
-            x = to_model_range(batch.pixels.to(device))
-            noise = noise_inputs(model, lod, args.noise, list(range(len(names), len(names) + len(x))), device)
+            noise = noise_inputs(model, lod, args.noise, batch.keys, device)
             with torch.no_grad():
-                w = model.encode(x, lod, 1.0)
-                styles = model.broadcast(w)
-                rec = model.generate(styles, lod, 1.0, noise)
-            _append(before, image_metrics(rec, x, lpips))
-            w_all.append(w.cpu())
-            rows = [x, rec]
+                rows = [batch.images, model.generate(model.broadcast(batch.w), lod, 1.0, noise)]
+                if settings.steps:
+                    rows.append(model.generate(batch.wplus, lod, 1.0, noise))
+            _append(before, image_metrics(rows[1], batch.images, settings.lpips))
             if settings.steps:
-                def show(step, losses):
-                    bar.set_postfix_str(f"refine step {step + 1}/{settings.steps} loss {losses.mean():.4f}")
-                wplus = refine_wplus(model, x, styles, lod, noise, settings, on_step=show)
-                with torch.no_grad():
-                    refined = model.generate(wplus, lod, 1.0, noise)
-                _append(after, image_metrics(refined, x, lpips))
-                wplus_all.append(wplus.cpu())
-                rows.append(refined)
+                _append(after, image_metrics(rows[2], batch.images, settings.lpips))
+                wplus_all.append(batch.wplus.cpu())
+            w_all.append(batch.w.cpu())
             for i, name in enumerate(batch.names):
-                save_image(to_uint8(rec[i]), output_path(out / "reconstructions", name))
+                save_image(to_uint8(rows[1][i]), output_path(out / "reconstructions", name))
                 if settings.steps:
                     save_image(to_uint8(rows[2][i]), output_path(out / "refined", name))
                 if args.align:
@@ -171,7 +135,7 @@ def reconstruct(args, argv) -> int:
             for held, row in zip(shown, rows):
                 held.append(row[:room].cpu())
             names += batch.names
-        bar.update(min(args.batch, len(refs) - first))
+        bar.update(len(batch.names) + len(batch.skipped))
     bar.close()
     for name, reason in skipped:
         warn(PROG, f"skipped {name}: {reason}")

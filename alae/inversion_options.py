@@ -1,0 +1,69 @@
+"""The command-line options of every tool that turns real images (or seeds) into latents, in one place.
+
+alae-reconstruct, alae-edit, alae-mix and alae-interpolate take the same --align, --refine,
+--lpips, --noise, ... and build the same landmarker and refinement settings from them.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from alae.cli import ToolError
+from alae.projection import DEFAULT_LR, RefineSettings
+from alae.sampling import NOISE_MODES
+
+
+def add_inversion_arguments(p: argparse.ArgumentParser, default_noise: str = "const") -> None:
+    g = p.add_argument_group("real images")
+    g.add_argument("--align", action="store_true", help="cut every face out FFHQ-style first (dlib landmarks)")
+    g.add_argument("--upsample", type=int, default=1, help="with --align: dlib detector upsampling (small faces)")
+    g.add_argument("--refine", type=int, default=0, metavar="N", help="N Adam steps on W+ from the encoder's w")
+    g.add_argument("--lr", type=float, default=DEFAULT_LR, help="refinement peak learning rate")
+    g.add_argument("--lpips", metavar="PATH", help="LPIPS weights (NVlabs vgg16.pt, or a folder with torchvision's "
+                                                   "vgg16 and LPIPS' vgg.pth)")
+    g.add_argument("--lpips-weight", type=float, default=1.0, help="LPIPS weight in the refinement loss")
+    g.add_argument("--batch", type=int, default=8, help="images per batch")
+    g.add_argument("--noise", choices=NOISE_MODES, default=default_noise,
+                   help=f"generator noise (default {default_noise})")
+    g.add_argument("--lmdb-split", choices=["held-out", "all"], default="held-out",
+                   help="which images of an alae LMDB to use")
+    g.add_argument("--holdout", type=int, help="held-out images at the end of an LMDB (default: the model's "
+                                               "data.holdout, 32 for original models)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def add_seed_arguments(p: argparse.ArgumentParser) -> None:
+    """--psi / --cutoff for latents drawn from seeds (alae.endpoints), as alae-generate's."""
+    p.add_argument("--psi", type=float, default=0.7, help="truncation psi for seeds (1 = none; original: 0.7)")
+    p.add_argument("--cutoff", type=int, default=8, help="style layers truncated for seeds (original: 8)")
+
+
+def check_inversion_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.batch < 1:
+        p.error("--batch must be at least 1")
+    if args.refine < 0:
+        p.error("--refine must be >= 0")
+
+
+def inversion_setup(args: argparse.Namespace, device: torch.device):
+    """(a FaceLandmarker or None, RefineSettings with LPIPS loaded if asked); ToolError when the
+    LPIPS weights or dlib are unusable."""
+    lpips = None
+    if args.lpips:
+        from alae.lpips import LPIPSError, load_lpips
+
+        try:
+            lpips = load_lpips(args.lpips, device)
+        except LPIPSError as e:
+            raise ToolError(str(e)) from None
+    landmarker = None
+    if args.align:
+        from alae.alignment import AlignmentError
+        from alae.face_landmarks import FaceLandmarker
+
+        try:
+            landmarker = FaceLandmarker(upsample=args.upsample)
+        except AlignmentError as e:
+            raise ToolError(str(e)) from None
+    return landmarker, RefineSettings(steps=args.refine, lr=args.lr, lpips=lpips, lpips_weight=args.lpips_weight)
