@@ -49,6 +49,8 @@ setup(
             "alae-reconstruct=alae.tools.reconstruct:main",
             "alae-mix=alae.tools.mix:main",
             "alae-interpolate=alae.tools.interpolate:main",
+            "alae-directions=alae.tools.directions:main",
+            "alae-edit=alae.tools.edit:main",
         ]
     },
 )

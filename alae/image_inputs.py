@@ -110,11 +110,13 @@ def fit_to_model(image: Image.Image, resolution: int) -> tuple[np.ndarray, str |
 
 @dataclass
 class LoadedImages:
-    """A batch read for a model: names [n], pixels uint8 [n, 3, R, R] (torch), skipped
+    """A batch read for a model: names [n], pixels uint8 [n, 3, R, R] (torch), origins [n] (the
+    index of the ref each image came from: several faces may come from one photo), skipped
     [(name, reason)] for inputs that gave no image, notes [(name, note)] (e.g. centre crops)."""
 
     names: list[str]
     pixels: torch.Tensor
+    origins: list[int]
     skipped: list[tuple[str, str]]
     notes: list[tuple[str, str]]
 
@@ -122,8 +124,8 @@ class LoadedImages:
 def load_images(refs: list[ImageRef], resolution: int, landmarker=None) -> LoadedImages:
     """Decode `refs` and fit them to the model (`fit_to_model`), or with a `landmarker` cut every
     face out as FFHQ does (alae.alignment; named NAME_00, NAME_01, ... left to right)."""
-    names, arrays, skipped, notes = [], [], [], []
-    for ref in refs:
+    names, arrays, origins, skipped, notes = [], [], [], [], []
+    for index, ref in enumerate(refs):
         try:
             image = ref.open()
         except (OSError, ValueError, DatasetError, zipfile.BadZipFile, Image.DecompressionBombError) as e:
@@ -133,6 +135,7 @@ def load_images(refs: list[ImageRef], resolution: int, landmarker=None) -> Loade
             pixels, note = fit_to_model(image, resolution)
             names.append(ref.name)
             arrays.append(pixels)
+            origins.append(index)
             if note:
                 notes.append((ref.name, note))
             continue
@@ -143,6 +146,7 @@ def load_images(refs: list[ImageRef], resolution: int, landmarker=None) -> Loade
         for k, face in enumerate(faces):
             names.append(f"{stem}_{k:02d}")
             arrays.append(np.asarray(face.image, dtype=np.uint8))
+            origins.append(index)
     pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous() if arrays else \
         torch.zeros(0, 3, resolution, resolution, dtype=torch.uint8)
-    return LoadedImages(names, pixels, skipped, notes)
+    return LoadedImages(names, pixels, origins, skipped, notes)

@@ -26,19 +26,26 @@ from alae.sampling import noise_inputs
 @dataclass
 class InvertedBatch:
     """names [n]; images [n, C, R, R] in [−1, 1] on the device; pixels uint8 [n, C, R, R] (CPU) as
-    read (aligned crops with --align); keys [n] (noise keys); w [n, latent] (encoder); wplus
+    read (aligned crops with --align); origins [n]: the index into `refs` each image came from;
+    keys [n] (noise keys); w [n, latent] (encoder); wplus
     [n, L, latent] (refined, or w broadcast); refined: whether refinement ran; skipped and notes
     as in alae.image_inputs.LoadedImages."""
 
     names: list[str]
     images: torch.Tensor
     pixels: torch.Tensor
+    origins: list[int]
     keys: list[int]
     w: torch.Tensor
     wplus: torch.Tensor
     refined: bool
     skipped: list[tuple[str, str]]
     notes: list[tuple[str, str]]
+
+    @property
+    def inputs(self) -> int:
+        """How many refs this batch consumed (a photo may give several faces, or none)."""
+        return len(set(self.origins)) + len(self.skipped)
 
 
 def invert_batches(model, refs: list[ImageRef], batch_size: int, landmarker, settings: RefineSettings,
@@ -60,5 +67,5 @@ def invert_batches(model, refs: list[ImageRef], batch_size: int, landmarker, set
         if settings.steps and keys:
             noise = noise_inputs(model, lod, noise_mode, keys, device)
             wplus = refine_wplus(model, images, wplus, lod, noise, settings, on_step)
-        yield InvertedBatch(loaded.names, images, loaded.pixels, keys, w, wplus, bool(settings.steps),
-                            loaded.skipped, loaded.notes)
+        yield InvertedBatch(loaded.names, images, loaded.pixels, [first + i for i in loaded.origins], keys, w, wplus,
+                            bool(settings.steps), loaded.skipped, loaded.notes)

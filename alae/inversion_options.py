@@ -14,18 +14,21 @@ from alae.projection import DEFAULT_LR, RefineSettings
 from alae.sampling import NOISE_MODES
 
 
-def add_inversion_arguments(p: argparse.ArgumentParser, default_noise: str = "const") -> None:
+def add_inversion_arguments(p: argparse.ArgumentParser, refine: bool = True) -> None:
+    """The image options; `refine=False` leaves out refinement and noise (for tools that use
+    the encoder's w alone, such as alae-directions fit)."""
     g = p.add_argument_group("real images")
     g.add_argument("--align", action="store_true", help="cut every face out FFHQ-style first (dlib landmarks)")
     g.add_argument("--upsample", type=int, default=1, help="with --align: dlib detector upsampling (small faces)")
-    g.add_argument("--refine", type=int, default=0, metavar="N", help="N Adam steps on W+ from the encoder's w")
-    g.add_argument("--lr", type=float, default=DEFAULT_LR, help="refinement peak learning rate")
-    g.add_argument("--lpips", metavar="PATH", help="LPIPS weights (NVlabs vgg16.pt, or a folder with torchvision's "
-                                                   "vgg16 and LPIPS' vgg.pth)")
-    g.add_argument("--lpips-weight", type=float, default=1.0, help="LPIPS weight in the refinement loss")
+    if refine:
+        g.add_argument("--refine", type=int, default=0, metavar="N", help="N Adam steps on W+ from the encoder's w")
+        g.add_argument("--lr", type=float, default=DEFAULT_LR, help="refinement peak learning rate")
+        g.add_argument("--lpips", metavar="PATH", help="LPIPS weights (NVlabs vgg16.pt, or a folder with "
+                                                       "torchvision's vgg16 and LPIPS' vgg.pth)")
+        g.add_argument("--lpips-weight", type=float, default=1.0, help="LPIPS weight in the refinement loss")
+        g.add_argument("--noise", choices=NOISE_MODES, default="const",
+                       help="generator noise (default const: one fixed set of maps)")
     g.add_argument("--batch", type=int, default=8, help="images per batch")
-    g.add_argument("--noise", choices=NOISE_MODES, default=default_noise,
-                   help=f"generator noise (default {default_noise})")
     g.add_argument("--lmdb-split", choices=["held-out", "all"], default="held-out",
                    help="which images of an alae LMDB to use")
     g.add_argument("--holdout", type=int, help="held-out images at the end of an LMDB (default: the model's "
@@ -42,7 +45,7 @@ def add_seed_arguments(p: argparse.ArgumentParser) -> None:
 def check_inversion_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.batch < 1:
         p.error("--batch must be at least 1")
-    if args.refine < 0:
+    if getattr(args, "refine", 0) < 0:
         p.error("--refine must be >= 0")
 
 
@@ -50,7 +53,7 @@ def inversion_setup(args: argparse.Namespace, device: torch.device):
     """(a FaceLandmarker or None, RefineSettings with LPIPS loaded if asked); ToolError when the
     LPIPS weights or dlib are unusable."""
     lpips = None
-    if args.lpips:
+    if getattr(args, "lpips", None):
         from alae.lpips import LPIPSError, load_lpips
 
         try:
@@ -66,4 +69,6 @@ def inversion_setup(args: argparse.Namespace, device: torch.device):
             landmarker = FaceLandmarker(upsample=args.upsample)
         except AlignmentError as e:
             raise ToolError(str(e)) from None
+    if not hasattr(args, "refine"):
+        return landmarker, RefineSettings()
     return landmarker, RefineSettings(steps=args.refine, lr=args.lr, lpips=lpips, lpips_weight=args.lpips_weight)

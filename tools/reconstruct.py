@@ -135,7 +135,7 @@ def reconstruct(args, argv) -> int:
             for held, row in zip(shown, rows):
                 held.append(row[:room].cpu())
             names += batch.names
-        bar.update(len(batch.names) + len(batch.skipped))
+        bar.update(batch.inputs)
     bar.close()
     for name, reason in skipped:
         warn(PROG, f"skipped {name}: {reason}")

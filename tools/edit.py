@@ -1,0 +1,137 @@
+"""alae-edit: move real faces along an attribute direction and decode them.
+
+    alae-edit runs/ffhq photos/ --direction smile.npz --strengths -3:3:7 --out edits
+    alae-edit model_157.pth me.jpg --direction age.npz --layers 0-7 --align --refine 200 --gif --out edits
+
+Each image is encoded (with --align and --refine as alae-reconstruct) to W+; for each strength s
+the chosen style layers move by s × the direction's scale along its unit vector (so strengths
+mean the same for every direction file), the other layers keep the image's own latents.
+
+Writes `grid.png` (one row per image: the input, then each strength), `edits/NAME/KK_S.png`
+(one per edit), `gifs/NAME.gif` with --gif, `latents.npz` (`names`, `strengths`, `layers`,
+`source_wplus` [N, L, latent], `wplus` [N, S, L, latent]) and `summary.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import PurePosixPath
+
+import numpy as np
+import torch
+
+from alae.cli import ToolError, prepare_output_dir, progress, run_tool, warn
+from alae.datasets import to_uint8
+from alae.directions import compatibility_warning, load_direction
+from alae.files import save_gif, save_image, save_json, save_npz
+from alae.grids import grid_uint8
+from alae.image_inputs import gather_images
+from alae.inversion import invert_batches
+from alae.inversion_options import add_inversion_arguments, check_inversion_arguments, inversion_setup
+from alae.latent_edits import apply_direction
+from alae.loading import model_fingerprint, networks_from_weights, read_weights
+from alae.sampling import resolve_device, synthesize
+from alae.style_layers import describe_layers, parse_layers
+
+PROG = "alae-edit"
+
+
+def parse_strengths(text: str) -> list[float]:
+    """'-3:3:7' → 7 evenly spaced strengths from −3 to 3; '-2,0,1.5' → that list."""
+    try:
+        if ":" in text:
+            low, high, count = text.split(":")
+            if int(count) < 1:
+                raise ValueError
+            return np.linspace(float(low), float(high), int(count)).tolist()
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ToolError(f"--strengths {text!r}: give LOW:HIGH:COUNT (e.g. -3:3:7) or a list such as -2,0,2") from None
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog=PROG, description="Edit real images along a direction in W.")
+    p.add_argument("model", help="run directory, alae checkpoint or original ALAE .pth")
+    p.add_argument("images", nargs="+", help="image files, folders, zip archives or alae LMDBs")
+    p.add_argument("--direction", required=True, help="a direction file (alae-directions)")
+    p.add_argument("--strengths", default="-3:3:7", help="in units of the direction's scale: LOW:HIGH:COUNT or a list")
+    p.add_argument("--layers", default="all", help="style layers to move: all, coarse, middle, fine, or e.g. 0-7")
+    p.add_argument("--gif", action="store_true", help="also write an animated GIF per image")
+    p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
+    add_inversion_arguments(p)
+    # a negative range such as -3:3:7 would read as an option: bind it to --strengths first
+    argv = list(argv)
+    for i, token in enumerate(argv[:-1]):
+        if token == "--strengths" and argv[i + 1].startswith("-"):
+            argv[i:i + 2] = [f"--strengths={argv[i + 1]}"]
+            break
+    args = p.parse_args(argv)
+    check_inversion_arguments(p, args)
+    return args
+
+
+def edit(args, argv) -> int:
+    device = resolve_device(args.device)
+    weights = read_weights(args.model)
+    cfg, model = networks_from_weights(weights, device)
+    direction = load_direction(args.direction)
+    warning = compatibility_warning(direction, model_fingerprint(model), cfg.latent_dim)
+    if warning:
+        warn(PROG, warning)
+    strengths = parse_strengths(args.strengths)
+    layers = parse_layers(args.layers, cfg.num_style_layers)
+    holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
+    refs = gather_images(args.images, cfg.resolution, holdout, args.lmdb_split)
+    if not refs:
+        raise ToolError(f"no images found in {' '.join(args.images)}")
+    landmarker, settings = inversion_setup(args, device)
+    out = prepare_output_dir(args.out, args.overwrite, PROG, argv)
+    step = torch.as_tensor(direction.vector * direction.scale, dtype=torch.float32, device=device)
+
+    names, sources, edited, grid_rows = [], [], [], []
+    bar = progress(None, total=len(refs), desc=PROG, unit="img")
+    for batch in invert_batches(model, refs, args.batch, landmarker, settings, args.noise, device):
+        for name, reason in batch.skipped:
+            warn(PROG, f"skipped {name}: {reason}")
+        if batch.names:
+            moved = apply_direction(batch.wplus, step, strengths, layers)  # [n, S, L, D]
+            keys = [k for k in batch.keys for _ in strengths]
+            images = synthesize(model, moved.flatten(0, 1), keys, args.noise, device, args.batch)
+            images = images.view(len(batch.names), len(strengths), *images.shape[1:])
+            for i, name in enumerate(batch.names):
+                folder = out / "edits" / PurePosixPath(name).with_suffix("").as_posix()
+                frames = [to_uint8(im) for im in images[i]]
+                for k, (s, frame) in enumerate(zip(strengths, frames)):
+                    save_image(frame, folder / f"{k:02d}_{s:+.2f}.png")
+                if args.gif:
+                    pictures = [f.permute(1, 2, 0).cpu().numpy() for f in frames]
+                    save_gif(pictures + pictures[-2:0:-1], out / "gifs" / f"{PurePosixPath(name).with_suffix('')}.gif")
+                grid_rows.append(torch.cat([batch.images[i:i + 1], images[i]]).cpu())
+            names += batch.names
+            sources.append(batch.wplus.cpu())
+            edited.append(moved.cpu())
+        bar.update(batch.inputs)
+    bar.close()
+    if not names:
+        raise ToolError(f"none of the {len(refs)} inputs gave an image to edit (see the warnings above)")
+    save_image(grid_uint8(torch.cat(grid_rows), len(strengths) + 1), out / "grid.png")
+    save_npz(out / "latents.npz", names=np.array(names), strengths=np.array(strengths), layers=np.array(layers),
+             source_wplus=torch.cat(sources).numpy(), wplus=torch.cat(edited).numpy())
+    save_json({"model": str(weights.path), "fingerprint": model_fingerprint(model), "direction": direction.name,
+               "method": direction.method, "attribute": direction.attribute, "scale": direction.scale,
+               "strengths": strengths, "layers": layers, "refine_steps": settings.steps, "noise": args.noise,
+               "images": names}, out / "summary.json")
+    print(f"{PROG}: {len(names)} images x {len(strengths)} strengths of {direction.attribute} ({direction.method}, "
+          f"scale {direction.scale:.4g}) on style layers {describe_layers(layers)} -> {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    return run_tool(PROG, lambda: edit(args, argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
