@@ -72,6 +72,17 @@ def prepare_output_dir(path: str | Path, overwrite: bool, prog: str, argv: list[
     return out
 
 
+MODEL_HELP = "run directory, alae checkpoint or original ALAE .pth"
+
+
+def add_model_and_output_arguments(p, model: bool = True) -> None:
+    """The MODEL positional (unless model=False) and --out / --overwrite, as every tool writes them."""
+    if model:
+        p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
+
+
 def progress(iterable: Iterable, total: int | None = None, desc: str = "", unit: str = "img"):
     """A tqdm bar with rate and ETA on stderr."""
     return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)

@@ -6,12 +6,16 @@ alae-reconstruct, alae-edit, alae-mix and alae-interpolate take the same --align
 from __future__ import annotations
 
 import argparse
+from typing import NamedTuple
 
 import torch
 
 from alae.cli import ToolError
+from alae.config import ModelConfig
+from alae.loading import Weights, networks_from_weights, read_weights
+from alae.model import ALAE
 from alae.projection import DEFAULT_LR, RefineSettings
-from alae.sampling import NOISE_MODES
+from alae.sampling import NOISE_MODES, resolve_device
 
 
 def add_inversion_arguments(p: argparse.ArgumentParser, refine: bool = True) -> None:
@@ -47,6 +51,25 @@ def check_inversion_arguments(p: argparse.ArgumentParser, args: argparse.Namespa
         p.error("--batch must be at least 1")
     if getattr(args, "refine", 0) < 0:
         p.error("--refine must be >= 0")
+
+
+class ImageModel(NamedTuple):
+    """What an image tool loads: the model file's weights (and full config), the networks on
+    `device`, and how many images of an LMDB are held out (--holdout, else the run's data.holdout)."""
+
+    weights: Weights
+    config: ModelConfig
+    model: ALAE
+    device: torch.device
+    holdout: int
+
+
+def load_image_model(args: argparse.Namespace) -> ImageModel:
+    device = resolve_device(args.device)
+    weights = read_weights(args.model)
+    cfg, model = networks_from_weights(weights, device)
+    holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
+    return ImageModel(weights, cfg, model, device, holdout)
 
 
 def inversion_setup(args: argparse.Namespace, device: torch.device):

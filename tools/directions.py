@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alae.cli import ToolError, prepare_output_dir, progress, run_tool, warn
+from alae.cli import MODEL_HELP, ToolError, prepare_output_dir, progress, run_tool, warn
 from alae.directions import (
     Direction,
     fit_direction,
@@ -36,9 +36,14 @@ from alae.directions import (
 from alae.files import save_json
 from alae.image_inputs import ImageRef, gather_images
 from alae.inversion import invert_batches
-from alae.inversion_options import add_inversion_arguments, check_inversion_arguments, inversion_setup
+from alae.inversion_options import (
+    add_inversion_arguments,
+    check_inversion_arguments,
+    inversion_setup,
+    load_image_model,
+)
 from alae.label_files import match_labels, read_labels
-from alae.loading import load_networks, model_fingerprint, networks_from_weights, read_weights
+from alae.loading import load_networks, model_fingerprint
 from alae.sampling import resolve_device
 from alae.style_layers import describe_layers, parse_layers
 
@@ -59,7 +64,7 @@ def parse_args(argv):
         q.add_argument("--seed", type=int, default=0, help="seed of the F samples and of the fit's split")
 
     fit = sub.add_parser("fit", help="a linear classifier in W on labelled images")
-    fit.add_argument("model", help="run directory, alae checkpoint or original ALAE .pth")
+    fit.add_argument("model", help=MODEL_HELP)
     fit.add_argument("--images", nargs="+", required=True, help="labelled images: files, folders, zips, LMDBs")
     fit.add_argument("--labels", required=True, help="CelebA list_attr_celeba.txt, or a CSV (name, attributes...)")
     fit.add_argument("--attribute", required=True, help="the label column to fit")
@@ -69,14 +74,14 @@ def parse_args(argv):
     fit.set_defaults(lmdb_split="all")
 
     pca = sub.add_parser("pca", help="principal components of w = F(z) (GANSpace)")
-    pca.add_argument("model")
+    pca.add_argument("model", help=MODEL_HELP)
     pca.add_argument("--num", type=int, default=20, help="components")
     pca.add_argument("--samples", type=int, default=100000, help="F samples")
     pca.add_argument("--device", default="auto")
     common(pca, "output folder (one pcNN.npz per component)")
 
     sefa = sub.add_parser("sefa", help="closed-form factorization of the style layers (SeFa)")
-    sefa.add_argument("model")
+    sefa.add_argument("model", help=MODEL_HELP)
     sefa.add_argument("--layers", default="all", help="style layers, e.g. 0-7, coarse, all")
     sefa.add_argument("--num", type=int, default=20, help="directions")
     sefa.add_argument("--normalize-rows", action="store_true", help="unit-norm rows of A first (SeFa's code)")
@@ -85,7 +90,7 @@ def parse_args(argv):
 
     imp = sub.add_parser("import", help="an original ALAE principal_directions/direction_*.npy")
     imp.add_argument("file", help="the .npy (a raw SVM coefficient)")
-    imp.add_argument("--model", required=True, help="the model whose F measures the direction's scale")
+    imp.add_argument("--model", required=True, help="the model whose F measures the scale: " + MODEL_HELP)
     imp.add_argument("--negate", action="store_true",
                      help="flip the sign (the original's vectors point toward the attribute's absence)")
     imp.add_argument("--attribute", help="a name for it (default: the file's name)")
@@ -140,10 +145,7 @@ def labelled_refs(args, resolution: int, holdout: int) -> tuple[list[ImageRef], 
 
 def run_fit(args, argv) -> int:
     out = output_file(args)
-    device = resolve_device(args.device)
-    weights = read_weights(args.model)
-    cfg, model = networks_from_weights(weights, device)
-    holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
+    weights, cfg, model, device, holdout = load_image_model(args)
     refs, labels, stats = labelled_refs(args, cfg.resolution, holdout)
     landmarker, settings = inversion_setup(args, device)
     latents, targets = [], []

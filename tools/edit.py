@@ -20,17 +20,22 @@ from pathlib import PurePosixPath
 import numpy as np
 import torch
 
-from alae.cli import ToolError, prepare_output_dir, progress, run_tool, warn
+from alae.cli import add_model_and_output_arguments, prepare_output_dir, progress, run_tool, ToolError, warn
 from alae.datasets import to_uint8
 from alae.directions import compatibility_warning, load_direction
 from alae.files import save_gif, save_image, save_json, save_npz
 from alae.grids import grid_uint8
 from alae.image_inputs import gather_images
 from alae.inversion import invert_batches
-from alae.inversion_options import add_inversion_arguments, check_inversion_arguments, inversion_setup
+from alae.inversion_options import (
+    add_inversion_arguments,
+    check_inversion_arguments,
+    inversion_setup,
+    load_image_model,
+)
 from alae.latent_edits import apply_direction
-from alae.loading import model_fingerprint, networks_from_weights, read_weights
-from alae.sampling import resolve_device, synthesize
+from alae.loading import model_fingerprint
+from alae.sampling import synthesize
 from alae.style_layers import describe_layers, parse_layers
 
 PROG = "alae-edit"
@@ -51,14 +56,12 @@ def parse_strengths(text: str) -> list[float]:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description="Edit real images along a direction in W.")
-    p.add_argument("model", help="run directory, alae checkpoint or original ALAE .pth")
+    add_model_and_output_arguments(p)
     p.add_argument("images", nargs="+", help="image files, folders, zip archives or alae LMDBs")
     p.add_argument("--direction", required=True, help="a direction file (alae-directions)")
     p.add_argument("--strengths", default="-3:3:7", help="in units of the direction's scale: LOW:HIGH:COUNT or a list")
     p.add_argument("--layers", default="all", help="style layers to move: all, coarse, middle, fine, or e.g. 0-7")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF per image")
-    p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
     add_inversion_arguments(p)
     # a negative range such as -3:3:7 would read as an option: bind it to --strengths first
     argv = list(argv)
@@ -72,16 +75,13 @@ def parse_args(argv):
 
 
 def edit(args, argv) -> int:
-    device = resolve_device(args.device)
-    weights = read_weights(args.model)
-    cfg, model = networks_from_weights(weights, device)
+    weights, cfg, model, device, holdout = load_image_model(args)
     direction = load_direction(args.direction)
     warning = compatibility_warning(direction, model_fingerprint(model), cfg.latent_dim)
     if warning:
         warn(PROG, warning)
     strengths = parse_strengths(args.strengths)
     layers = parse_layers(args.layers, cfg.num_style_layers)
-    holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
     refs = gather_images(args.images, cfg.resolution, holdout, args.lmdb_split)
     if not refs:
         raise ToolError(f"no images found in {' '.join(args.images)}")

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from alae.cli import ToolError, parse_int_ranges, prepare_output_dir, progress, run_tool
+from alae.cli import add_model_and_output_arguments, parse_int_ranges, prepare_output_dir, progress, run_tool, ToolError
 from alae.datasets import to_model_range, to_uint8
 from alae.files import save_image, save_npz
 from alae.grids import grid_uint8
@@ -35,15 +35,13 @@ PROG = "alae-generate"
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description="Generate images from seeds.")
-    p.add_argument("model", help="run directory, alae checkpoint or original ALAE .pth")
+    add_model_and_output_arguments(p)
     p.add_argument("--seeds", required=True, help="seeds, e.g. 0-31 or 1,5,9")
     p.add_argument("--psi", type=float, default=0.7, help="truncation psi (1 = no truncation; original: 0.7)")
     p.add_argument("--cutoff", type=int, default=8, help="style layers truncated (original: 8)")
     p.add_argument("--noise", choices=NOISE_MODES, default="random", help="generator noise")
     p.add_argument("--batch", type=int, default=8, help="images per batch")
     p.add_argument("--grid-cols", type=int, help="columns of grid.png (default: about the square root)")
-    p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = p.parse_args(argv)
     if args.batch < 1:

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 import torch
 
-from alae.cli import ToolError, prepare_output_dir, run_tool
+from alae.cli import add_model_and_output_arguments, prepare_output_dir, run_tool, ToolError
 from alae.datasets import to_uint8
 from alae.endpoints import resolve_endpoints
 from alae.files import save_gif, save_image, save_npz
@@ -29,22 +29,20 @@ from alae.inversion_options import (
     add_seed_arguments,
     check_inversion_arguments,
     inversion_setup,
+    load_image_model,
 )
 from alae.latent_edits import interpolate
-from alae.loading import networks_from_weights, read_weights
-from alae.sampling import resolve_device, synthesize
+from alae.sampling import synthesize
 
 PROG = "alae-interpolate"
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description="Interpolate between 2 or 4 images or seeds in W+.")
-    p.add_argument("model", help="run directory, alae checkpoint or original ALAE .pth")
+    add_model_and_output_arguments(p)
     p.add_argument("endpoints", nargs="+", metavar="ENDPOINT", help="A B [C D]: images or seeds")
     p.add_argument("--steps", type=int, default=7, help="frames along each side (including both ends)")
     p.add_argument("--gif", action="store_true", help="also write interpolation.gif")
-    p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
     add_seed_arguments(p)
     add_inversion_arguments(p)
     args = p.parse_args(argv)
@@ -55,11 +53,8 @@ def parse_args(argv):
 
 
 def run_interpolation(args, argv) -> int:
-    device = resolve_device(args.device)
-    weights = read_weights(args.model)
-    cfg, model = networks_from_weights(weights, device)
+    weights, cfg, model, device, holdout = load_image_model(args)
     landmarker, settings = inversion_setup(args, device)
-    holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
     endpoints = resolve_endpoints(args.endpoints, model, args, holdout, landmarker, settings, device, PROG)
     if len(endpoints) not in (2, 4):
         raise ToolError(f"interpolation needs 2 or 4 endpoints; {' '.join(args.endpoints)} gave {len(endpoints)} "

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import torch
 
-from alae.cli import prepare_output_dir, run_tool
+from alae.cli import add_model_and_output_arguments, prepare_output_dir, run_tool
 from alae.datasets import to_uint8
 from alae.endpoints import resolve_endpoints
 from alae.files import save_image, save_npz
@@ -30,10 +30,10 @@ from alae.inversion_options import (
     add_seed_arguments,
     check_inversion_arguments,
     inversion_setup,
+    load_image_model,
 )
 from alae.latent_edits import mix_styles
-from alae.loading import networks_from_weights, read_weights
-from alae.sampling import resolve_device, synthesize
+from alae.sampling import synthesize
 from alae.style_layers import describe_layers, parse_layers
 
 PROG = "alae-mix"
@@ -41,12 +41,10 @@ PROG = "alae-mix"
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description="Style mixing between images and/or seeds.")
-    p.add_argument("model", help="run directory, alae checkpoint or original ALAE .pth")
+    add_model_and_output_arguments(p)
     p.add_argument("--rows", nargs="+", required=True, help="images or seeds whose styles fill each row")
     p.add_argument("--cols", nargs="+", required=True, help="images or seeds whose styles replace the chosen layers")
     p.add_argument("--layers", default="coarse", help="coarse, middle, fine, all, or indices such as 0-3")
-    p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
     add_seed_arguments(p)
     add_inversion_arguments(p)
     args = p.parse_args(argv)
@@ -55,12 +53,9 @@ def parse_args(argv):
 
 
 def mix(args, argv) -> int:
-    device = resolve_device(args.device)
-    weights = read_weights(args.model)
-    cfg, model = networks_from_weights(weights, device)
+    weights, cfg, model, device, holdout = load_image_model(args)
     layers = parse_layers(args.layers, cfg.num_style_layers)
     landmarker, settings = inversion_setup(args, device)
-    holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
     rows = resolve_endpoints(args.rows, model, args, holdout, landmarker, settings, device, PROG)
     cols = resolve_endpoints(args.cols, model, args, holdout, landmarker, settings, device, PROG)
     out = prepare_output_dir(args.out, args.overwrite, PROG, argv)

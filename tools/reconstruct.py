@@ -26,16 +26,21 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from alae.cli import ToolError, prepare_output_dir, progress, run_tool, warn
+from alae.cli import add_model_and_output_arguments, prepare_output_dir, progress, run_tool, ToolError, warn
 from alae.datasets import to_uint8
 from alae.files import save_image, save_json, save_npz, save_text
 from alae.grids import row_groups_grid
 from alae.image_inputs import gather_images
 from alae.image_metrics import mse, psnr, ssim
 from alae.inversion import invert_batches
-from alae.inversion_options import add_inversion_arguments, check_inversion_arguments, inversion_setup
-from alae.loading import model_fingerprint, networks_from_weights, read_weights
-from alae.sampling import noise_inputs, resolve_device
+from alae.inversion_options import (
+    add_inversion_arguments,
+    check_inversion_arguments,
+    inversion_setup,
+    load_image_model,
+)
+from alae.loading import model_fingerprint
+from alae.sampling import noise_inputs
 
 PROG = "alae-reconstruct"
 SSIM_MIN_SIZE = 11  # SSIM's 11x11 Gaussian window
@@ -43,10 +48,8 @@ SSIM_MIN_SIZE = 11  # SSIM's 11x11 Gaussian window
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description="Reconstruct real images with an ALAE: encode, decode, measure.")
-    p.add_argument("model", help="run directory, alae checkpoint or original ALAE .pth")
+    add_model_and_output_arguments(p)
     p.add_argument("images", nargs="+", help="image files, folders, zip archives or alae LMDBs")
-    p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
     p.add_argument("--grid", type=int, default=32, help="images shown in grid.png")
     p.add_argument("--grid-cols", type=int, default=8, help="columns of grid.png")
     add_inversion_arguments(p)
@@ -90,11 +93,8 @@ def output_path(folder: Path, name: str) -> Path:
 
 
 def reconstruct(args, argv) -> int:
-    device = resolve_device(args.device)
-    weights = read_weights(args.model)
-    cfg, model = networks_from_weights(weights, device)
+    weights, cfg, model, device, holdout = load_image_model(args)
     lod, resolution = cfg.num_lods - 1, cfg.resolution
-    holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
     refs = gather_images(args.images, resolution, holdout, args.lmdb_split)
     if not refs:
         raise ToolError(f"no images found in {' '.join(args.images)}")
