@@ -162,3 +162,12 @@ def test_resume_from_a_networks_only_checkpoint_points_to_init(tmp_path, capsys)
     assert "holds networks only" in capsys.readouterr().err
     assert run(tmp_path / "c", 0.032, "--start-kimg", "1") == 1
     assert "--start-kimg needs --init" in capsys.readouterr().err
+
+
+def test_init_with_resume_auto_seeds_only_a_run_without_checkpoints(tmp_path, capsys):
+    assert run(tmp_path / "a", 0.016) == 0
+    assert run(tmp_path / "b", 0.016, "--init", str(tmp_path / "a"), resume="auto") == 0
+    assert "initialised from" in capsys.readouterr().out
+    assert run(tmp_path / "b", 0.032, "--init", str(tmp_path / "a"), resume="auto") == 0
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "initialised from" not in out
