@@ -14,6 +14,7 @@ import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import torch
@@ -64,9 +65,32 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
+class _Unavailable:
+    """Stands in for a pickled object whose class is not importable here (e.g. the original
+    code's loss tracker in a checkpoint's `auxiliary` entry): accepts any arguments and state."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+class _TolerantUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return _Unavailable
+
+
+_TOLERANT_PICKLE = SimpleNamespace(Unpickler=_TolerantUnpickler, load=pickle.load, __name__="alae_tolerant_pickle")
+
+
 def _torch_load(path: Path):
-    """torch.load on the CPU; tensors-only unpickling first, full unpickling for files that need it
-    (the original's checkpoints carry optimizer and tracker state)."""
+    """torch.load on the CPU: tensors-only unpickling first; full unpickling for files that need
+    it (the original's checkpoints may carry optimizer and tracker objects), where classes that
+    cannot be imported here load as placeholders (they are never networks)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -74,7 +98,7 @@ def _torch_load(path: Path):
     except Exception as e:  # truncated, not a zip or pickle, ...
         raise CheckpointError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_TOLERANT_PICKLE)
     except Exception as e:
         raise CheckpointError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
 

@@ -215,3 +215,29 @@ def test_convert_refuses_alae_checkpoints_and_existing_outputs(tmp_path, capsys)
     assert convert.main([str(path), str(out), "--overwrite"]) == 0
     assert convert.main([str(out), str(tmp_path / "again.pt")]) == 1
     assert "already an alae checkpoint" in capsys.readouterr().err
+
+
+def test_auxiliary_objects_of_the_original_code_do_not_stop_the_import(tmp_path):
+    """The original's checkpoints may pickle objects of its own classes (a loss tracker, a
+    scheduler) under 'auxiliary'; they are not needed, and their modules are not importable here."""
+    import sys
+    import types
+
+    module = types.ModuleType("tracker")
+
+    class LossTracker:
+        def __init__(self):
+            self.means = {"loss": [0.5, 0.25]}
+
+    LossTracker.__module__, LossTracker.__qualname__ = "tracker", "LossTracker"
+    module.LossTracker = LossTracker
+    sys.modules["tracker"] = module
+    try:
+        nets = random_original_state(original_shapes(**TINY_ARGS), 0)
+        obj = original_file(nets)
+        obj["auxiliary"]["tracker"] = LossTracker()
+        torch.save(obj, tmp_path / "with-tracker.pth")
+    finally:
+        del sys.modules["tracker"]
+    weights = read_weights(tmp_path / "with-tracker.pth")
+    assert weights.kind == ORIGINAL_CHECKPOINT and weights.model is not None
