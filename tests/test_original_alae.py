@@ -241,3 +241,23 @@ def test_auxiliary_objects_of_the_original_code_do_not_stop_the_import(tmp_path)
         del sys.modules["tracker"]
     weights = read_weights(tmp_path / "with-tracker.pth")
     assert weights.kind == ORIGINAL_CHECKPOINT and weights.model is not None
+
+
+@pytest.mark.slow
+def test_ffhq_shaped_networks_give_the_original_outputs_at_1024_px_to_float32_rounding(tmp_path):
+    """The released FFHQ model's shapes at full resolution (fused up/down resampling from 128 px,
+    all 18 style layers): float32 conversion against the float64 reference. About 15 s."""
+    path, nets = save_original(tmp_path, FFHQ_ARGS, seed=6, dtype=torch.float32, training=False)
+    _, model = load_networks(path)
+    nets64 = {n: {k: v.double() for k, v in t.items()} for n, t in nets.items()}
+    g = torch.Generator().manual_seed(7)
+    z = torch.randn(1, 512, generator=g, dtype=torch.float64)
+    w = mapping_f(nets64["mapping_f"], z)
+    assert_close(model.F(z.float()).double(), w, 5e-6)
+    styles = w[:, None].expand(-1, 18, -1)
+    noise = original_noise(8, 1, g)
+    image = decoder(nets64["decoder"], styles, 8, 1.0, noise)
+    assert_close(model.G(styles.float(), 8, 1.0, noise=[n.float() for n in noise]).double(), image, 5e-5)
+    w_image = encoder(nets64["encoder"], image, 8, 1.0, 9)
+    assert_close(model.E(image.float(), 8, 1.0).double(), w_image, 5e-6)
+    assert_close(model.D(w_image.float()).double(), mapping_d(nets64["mapping_d"], w_image), 5e-6)
