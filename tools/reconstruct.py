@@ -139,6 +139,9 @@ def reconstruct(args, argv) -> int:
     bar.close()
     for name, reason in skipped:
         warn(PROG, f"skipped {name}: {reason}")
+    if notes:
+        warn(PROG, f"centre-cropped {len(notes)} non-square inputs (e.g. {notes[0][0]}: {notes[0][1]}; "
+                   f"all in summary.json)")
     if not names:
         raise ToolError(f"none of the {len(refs)} inputs gave an image to reconstruct (see the warnings above)")
 
