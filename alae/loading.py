@@ -110,17 +110,18 @@ def _describe(obj) -> str:
     return f"a {type(obj).__name__}"
 
 
-def check_state_matches(state: dict[str, torch.Tensor], cfg: ModelConfig, where: str) -> None:
-    """CheckpointError if `state` is not exactly the tensors of ALAE(cfg) (names and shapes)."""
+def check_states_match(states: list[dict[str, torch.Tensor]], cfg: ModelConfig, where: str) -> None:
+    """CheckpointError unless every state dict holds exactly the tensors of ALAE(cfg) (names, shapes)."""
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in ALAE(cfg).state_dict().items()}
-    problems = [f"{k} missing" for k in expected if k not in state]
-    problems += [f"{k} unexpected" for k in state if k not in expected]
-    problems += [f"{k} is {list(state[k].shape)} in the file but {list(s)} for the config"
-                 for k, s in expected.items() if k in state and tuple(state[k].shape) != s]
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise CheckpointError(f"{where}: its config disagrees with its tensors: {problems[0]}{more}")
+    for state in states:
+        problems = [f"{k} missing" for k in expected if k not in state]
+        problems += [f"{k} unexpected" for k in state if k not in expected]
+        problems += [f"{k} is {list(state[k].shape)} in the file but {list(s)} for the config"
+                     for k, s in expected.items() if k in state and tuple(state[k].shape) != s]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise CheckpointError(f"{where}: its config disagrees with its tensors: {problems[0]}{more}")
 
 
 def read_weights(path: str | Path) -> Weights:
@@ -151,10 +152,8 @@ def _alae_weights(payload: dict, path: Path) -> Weights:
     if ema is None:
         notes.append("no EMA networks in the checkpoint; using the training networks")
         ema = payload["model"]
-    check_state_matches(ema, cfg.model, str(path))
     model = payload.get("model") if payload.get("ema") is not None else None
-    if model is not None:
-        check_state_matches(model, cfg.model, str(path))
+    check_states_match([ema] if model is None else [ema, model], cfg.model, str(path))
     return Weights(cfg, ema, model, payload.get("progress"), ALAE_CHECKPOINT, path, notes)
 
 
