@@ -75,10 +75,9 @@ def prepare_output_dir(path: str | Path, overwrite: bool, prog: str, argv: list[
 MODEL_HELP = "run directory, alae checkpoint or original ALAE .pth"
 
 
-def add_model_and_output_arguments(p, model: bool = True) -> None:
-    """The MODEL positional (unless model=False) and --out / --overwrite, as every tool writes them."""
-    if model:
-        p.add_argument("model", help=MODEL_HELP)
+def add_model_and_output_arguments(p) -> None:
+    """The MODEL positional and --out / --overwrite, as every tool that uses a model takes them."""
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--out", required=True, help="output folder (must be new or empty; see --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
 

@@ -25,13 +25,11 @@ SEED_TOKEN = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 
 @dataclass
 class Endpoint:
-    """label: the image's name or `seed N`; wplus [L, latent] on the device; key: its noise key;
-    image: the real image [C, R, R] in [−1, 1] as encoded, or None for a seed."""
+    """label: the image's name or `seed N`; wplus [L, latent] on the device; key: its noise key."""
 
     label: str
     wplus: torch.Tensor
     key: int
-    image: torch.Tensor | None
 
 
 def is_seed_token(token: str) -> bool:
@@ -52,7 +50,7 @@ def resolve_endpoints(tokens: list[str], model, args, holdout: int, landmarker, 
                 styles = model.broadcast(model.map(latents_for_seeds(seeds, model.w_avg.shape[0]).to(device)))
                 if args.psi != 1:
                     styles = model.truncate(styles, args.psi, args.cutoff)
-            endpoints += [Endpoint(f"seed {s}", styles[i].contiguous(), s, None) for i, s in enumerate(seeds)]
+            endpoints += [Endpoint(f"seed {s}", styles[i].contiguous(), s) for i, s in enumerate(seeds)]
             continue
         refs = gather_images([token], model.resolution(lod), holdout, args.lmdb_split)
         found = 0
@@ -60,7 +58,7 @@ def resolve_endpoints(tokens: list[str], model, args, holdout: int, landmarker, 
                                     first_key=next_key):
             for name, reason in batch.skipped:
                 warn(prog, f"skipped {name}: {reason}")
-            endpoints += [Endpoint(name, batch.wplus[i], batch.keys[i], batch.images[i])
+            endpoints += [Endpoint(name, batch.wplus[i], batch.keys[i])
                           for i, name in enumerate(batch.names)]
             found += len(batch.names)
             next_key += len(batch.names)

@@ -1,7 +1,7 @@
 """The images a tool is given on its command line: files, folders (recursive), zip archives, alae LMDBs.
 
-    refs, problems = gather_images(["photos/", "faces.zip", "data/ffhq-lmdb"], resolution=256, holdout=32)
-    pixels, note = fit_to_model(refs[0].open(), 256)     # uint8 [256, 256, 3]
+    refs = gather_images(["photos/", "faces.zip", "data/ffhq-lmdb"], resolution=256, holdout=32)
+    batch = load_images(refs[:8], 256)                    # names, uint8 [n, 3, 256, 256], skipped, notes
 
 Each input becomes an `ImageRef` (a unique name, and a function that decodes it); nothing is
 decoded while gathering, so a folder of 70k photos is listed in seconds and read in batches.
