@@ -49,11 +49,11 @@ from alae.data import (
 from alae.datasets import DatasetError, to_model_range
 from alae.ema import update_ema
 from alae.grids import save_grids, to_full_resolution
-from alae.layers import downsample2x, upsample2x
+from alae.layers import downsample2x
 from alae.loading import Weights, read_weights
-from alae.losses import discriminator_loss, generator_loss, latent_loss
 from alae.model import ALAE
 from alae.schedule import Phase, ema_beta, final_stable_kimg, phase_at
+from alae.training_step import make_optimizers, train_step
 
 log = logging.getLogger("alae")
 
@@ -145,120 +145,18 @@ def setup_logging(run_dir: Path, is_main: bool) -> None:
         log.addHandler(console)
 
 
-def make_optimizers(model: ALAE, cfg: Config) -> dict[str, torch.optim.Adam]:
-    """Two Adams as in the original code: one for E and D, one for F and G (equalized lr → plain Adam)."""
-    t = cfg.train
-    kwargs = dict(lr=t.lr_per_lod[0], betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps)
-    return {
-        "encoder_discriminator": torch.optim.Adam([*model.E.parameters(), *model.D.parameters()], **kwargs),
-        "mapping_generator": torch.optim.Adam([*model.F.parameters(), *model.G.parameters()], **kwargs),
-    }
-
-
-def set_trainable(model: ALAE, **flags: bool) -> None:
-    """set_trainable(model, F=False, G=False, E=True, D=True): which networks collect gradients."""
-    for name, flag in flags.items():
-        getattr(model, name).requires_grad_(flag)
-
-
-def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """During a fade-in, blend real images with their downsample-upsample as G blends its output."""
-    if alpha >= 1.0:
-        return x
-    return alpha * x + (1.0 - alpha) * upsample2x(downsample2x(x))
-
-
-def optimizer_step(optimizer: torch.optim.Optimizer, world_size: int) -> None:
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    distributed.average_gradients(params, world_size)
-    optimizer.step()
-
-
-def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Phase, cfg: Config,
-               ctx: distributed.Context, step: int) -> dict[str, float]:
-    """One ALAE iteration on this rank's share of the global batch; returns losses averaged over ranks."""
-    t = cfg.train
-    seed, lod, alpha = t.seed, phase.lod, phase.alpha
-    local = reals_u8.shape[0]
-    first = ctx.rank * local  # global index of this rank's first sample
-    rows = slice(first, first + local)
-    micro = t.batch_gpu if 0 < t.batch_gpu < local else local
-    chunks = [(s, min(s + micro, local)) for s in range(0, local, micro)]
-    reals = to_model_range(reals_u8.to(ctx.device, non_blocking=True)).to(model.w_avg.dtype)
-    reals = fade_reals(reals, alpha)
-    num_active = 2 * (lod + 1)
-    shape = (phase.batch, cfg.model.latent_dim)
-    noise_shapes = model.G.noise_shapes(lod)
-
-    def draws(purpose: str):
-        z1 = randomness.global_normal(shape, rows, seed, step, purpose, "z1").to(ctx.device)
-        z2 = randomness.global_normal(shape, rows, seed, step, purpose, "z2").to(ctx.device)
-        cross = randomness.crossover_layers(phase.batch, rows, num_active, t.style_mixing_prob,
-                                            seed, step, purpose, "mix").to(ctx.device)
-        return z1, z2, cross
-
-    def noise(purpose: str, s: int, e: int):
-        return randomness.per_sample_noise(noise_shapes, range(first + s, first + e), ctx.device,
-                                           seed, step, purpose, "noise")
-
-    stats: dict[str, torch.Tensor] = {}
-
-    def accumulate(new: dict, weight: float):
-        for k, v in new.items():
-            stats[k] = stats.get(k, 0.0) + v * weight
-
-    # 1. Discriminator step: E and D learn to tell real images from generated ones (+ R1 on reals).
-    set_trainable(model, F=False, G=False, E=True, D=True)
-    opt = optimizers["encoder_discriminator"]
-    opt.zero_grad(set_to_none=True)
-    r1_weight = t.r1_gamma / 2 * t.r1_interval if step % t.r1_interval == 0 else 0.0
-    z1, z2, cross = draws("d")
-    for s, e in chunks:
-        with torch.no_grad():
-            styles = model.crossover_styles(model.map(z1[s:e]), model.map(z2[s:e]), cross[s:e], lod)
-            fakes = model.generate(styles, lod, alpha, noise=noise("d", s, e))
-        loss, new = discriminator_loss(model, reals[s:e], fakes, lod, alpha, r1_weight)
-        (loss * (e - s) / local).backward()
-        accumulate(new, (e - s) / local)
-    optimizer_step(opt, ctx.world_size)
-
-    # 2. Generator step: F and G learn to make images D (through E) calls real.
-    set_trainable(model, F=True, G=True, E=False, D=False)
-    opt = optimizers["mapping_generator"]
-    opt.zero_grad(set_to_none=True)
-    z1, z2, cross = draws("g")
-    w_sum = torch.zeros(cfg.model.latent_dim, device=ctx.device)
-    for s, e in chunks:
-        w1 = model.map(z1[s:e])
-        w_sum += w1.detach().sum(0)
-        styles = model.crossover_styles(w1, model.map(z2[s:e]), cross[s:e], lod)
-        loss, new = generator_loss(model, styles, lod, alpha, noise("g", s, e))
-        (loss * (e - s) / local).backward()
-        accumulate(new, (e - s) / local)
-    optimizer_step(opt, ctx.world_size)
-    w_mean = w_sum / local
-    distributed.all_reduce_mean_([w_mean], ctx.world_size)
-    model.update_w_avg(w_mean[None], t.w_avg_beta)
-
-    # 3. Latent reconstruction step: E(G(w)) ≈ w. The original code also steps F here (option).
-    set_trainable(model, F=t.latent_step_updates_mapping, G=True, E=True, D=False)
-    for opt in optimizers.values():
-        opt.zero_grad(set_to_none=True)
-    z1 = randomness.global_normal(shape, rows, seed, step, "latent", "z1").to(ctx.device)
-    for s, e in chunks:
-        loss, new = latent_loss(model, model.map(z1[s:e]), lod, alpha, noise("latent", s, e))
-        (loss * (e - s) / local).backward()
-        accumulate(new, (e - s) / local)
-    for opt in optimizers.values():
-        optimizer_step(opt, ctx.world_size)
-
+def reduce_stats(stats: dict[str, torch.Tensor], ctx: distributed.Context, step: int, phase: Phase) -> dict[str, float]:
+    """Average one step's statistics over ranks; raise TrainingDiverged on a non-finite value."""
     names = sorted(stats)
+    if not names:
+        return {}
     values = torch.stack([torch.as_tensor(stats[k], device=ctx.device, dtype=torch.float32) for k in names])
     distributed.all_reduce_mean_([values], ctx.world_size)
     result = dict(zip(names, values.tolist()))
     bad = [k for k, v in result.items() if not torch.isfinite(torch.tensor(v))]
     if bad:
-        raise TrainingDiverged(f"non-finite {', '.join(bad)} at step {step} (lod {lod}, alpha {alpha:.3f}): {result}")
+        raise TrainingDiverged(f"non-finite {', '.join(bad)} at step {step} (lod {phase.lod}, alpha {phase.alpha:.3f}): "
+                               f"{result}")
     return result
 
 
@@ -401,7 +299,8 @@ def train(args: argparse.Namespace, ctx: distributed.Context) -> Path:
             for group in opt.param_groups:
                 group["lr"] = phase.lr
 
-        stats = train_step(model, optimizers, next(batches), phase, cfg, ctx, progress.step)
+        stats = reduce_stats(train_step(model, optimizers, next(batches), phase, cfg, ctx, progress.step), ctx,
+                             progress.step, phase)
         update_ema(ema, model, ema_beta(phase.batch, t.ema_halflife_kimg))
 
         position = DataPosition(progress.data_epoch, progress.data_offset).advance(phase.batch, num_train)

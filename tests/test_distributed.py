@@ -10,7 +10,7 @@ from alae import distributed
 from alae.config import load_config
 from alae.model import ALAE
 from alae.schedule import Phase
-from alae.train import make_optimizers, train_step
+from alae.training_step import make_optimizers, train_step
 
 GLOBAL_BATCH = 8
 STEPS = 3

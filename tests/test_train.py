@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from alae import train
+from alae import train, training_step
 from alae.checkpoint import load_checkpoint
 
 # 8×8 model, batch 8: lod 0 for 4 steps, then lod 1 fades in over 2 steps and trains stable.
@@ -71,13 +71,13 @@ def test_run_directory_holds_config_checkpoints_grids_tensorboard_and_log(tmp_pa
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
     assert run(tmp_path, 0.016) == 0
     good = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")
-    real_latent_loss = train.latent_loss
+    real_latent_loss = training_step.latent_loss
 
     def exploding(*args, **kwargs):
         loss, stats = real_latent_loss(*args, **kwargs)
         return loss * float("nan"), {k: v * float("nan") for k, v in stats.items()}
 
-    monkeypatch.setattr(train, "latent_loss", exploding)
+    monkeypatch.setattr(training_step, "latent_loss", exploding)
     assert run(tmp_path, 0.064, resume="auto") == 1
     assert "non-finite loss_latent" in capsys.readouterr().err
     after = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")

@@ -1,6 +1,6 @@
 """Training speed and memory per lod: `python -m alae.tools.benchmark_training --config demo`.
 
-Times `alae.train.train_step` (all three ALAE steps on one process) at every lod of a config
+Times `alae.training_step.train_step` (all three ALAE steps on one process) at every lod of a config
 on random images: warm-up steps first, then the median over timed steps (the device is
 synchronized around each step). Prints img/s, ms per step and, on CUDA, the peak memory
 allocated per lod — the figure docs/TRAINING.md asks for per GPU. Overrides such as
@@ -19,7 +19,7 @@ from alae import distributed
 from alae.config import check_world_size, load_config
 from alae.model import ALAE
 from alae.schedule import Phase
-from alae.train import make_optimizers, train_step
+from alae.training_step import make_optimizers, train_step
 
 
 def synchronize(device: torch.device) -> None:
