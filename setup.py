@@ -51,6 +51,8 @@ setup(
             "alae-interpolate=alae.tools.interpolate:main",
             "alae-directions=alae.tools.directions:main",
             "alae-edit=alae.tools.edit:main",
+            "alae-metrics=alae.tools.metrics:main",
+            "alae-doctor=alae.tools.doctor:main",
         ]
     },
 )
