@@ -1,0 +1,6 @@
+"""The one error type of the metrics: a problem the user can fix, said in one line."""
+from alae.cli import ToolError
+
+
+class MetricError(ToolError):
+    """An unknown metric name, missing or unusable weights, or data that cannot give the metric."""

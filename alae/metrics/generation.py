@@ -1,0 +1,105 @@
+"""FID and KID of images sampled from F and G, against the database's real images.
+
+Generated image i (a global index, whatever the rank) has z_i drawn from a generator seeded by
+(seed, "metric-z", i) and noise maps seeded by (seed, "metric-noise", i), drawn on the compute
+device; no truncation (ψ = 1), and no style mixing unless `mixing` is on. With `mixing` (the
+original ALAE's FID protocol, which sampled with the training-time mixing left on), each image
+independently mixes with probability `MIXING_PROB`: a second w from z'_i (seed, "metric-z2", i)
+takes over the style layers from a crossover layer drawn uniformly in [1, 2·(lod+1)) — the
+same per-sample rule as our training (`alae.randomness.crossover_layers`), not the
+original's once-per-batch cutoff. Images are rounded to 8 bits (`to_uint8`, as StyleGAN2-ADA
+quantizes generated images) before the feature network, like the stored real images.
+
+Real images: the first N of the database (`fid{N}k`, StyleGAN2-ADA's fid50k with
+max_real = N), or all of it (`fid{N}k_full`, StyleGAN2-ADA's fid50k_full), at the resolution
+of `lod`, with no mirroring.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alae import randomness
+from alae.datasets import to_uint8
+from alae.metrics.dataset_stats import real_statistics
+from alae.metrics.evaluation import Evaluation
+from alae.metrics.frechet import feature_moments, frechet_distance, kernel_inception_distance
+from alae.metrics.results import Figures
+from alae.metrics.sharding import gather_rows
+
+MIXING_PROB = 0.9  # the original ALAE's STYLE_MIXING_PROB, left on by its FID script
+
+
+def latents(ev: Evaluation, keys: range, purpose: str) -> torch.Tensor:
+    """z [len(keys), latent] on the device, row k drawn from (seed, purpose, keys[k]) on the CPU."""
+    latent_dim = ev.model.w_avg.shape[0]
+    return randomness.per_sample_noise([(latent_dim,)], keys, torch.device("cpu"), ev.seed, purpose)[0].to(ev.device)
+
+
+@torch.no_grad()
+def generated_styles(ev: Evaluation, keys: range, count: int) -> torch.Tensor:
+    """Styles [len(keys), L, latent] of generated images `keys` out of `count` (see the module docstring)."""
+    model = ev.model
+    w = model.map(latents(ev, keys, "metric-z"))
+    if not ev.mixing:
+        return model.broadcast(w)
+    w2 = model.map(latents(ev, keys, "metric-z2"))
+    crossover = randomness.crossover_layers(count, slice(keys.start, keys.stop), 2 * (ev.lod + 1), MIXING_PROB,
+                                            ev.seed, "metric-mix")
+    return model.crossover_styles(w, w2, crossover, ev.lod)
+
+
+@torch.no_grad()
+def generated_images(ev: Evaluation, keys: range, count: int) -> torch.Tensor:
+    """uint8 images [len(keys), C, R, R] on the device: generated images `keys` out of `count`."""
+    noise = randomness.per_sample_noise(ev.model.G.noise_shapes(ev.lod), keys, ev.device, ev.seed, "metric-noise")
+    return to_uint8(ev.model.generate(generated_styles(ev, keys, count), ev.lod, ev.alpha, noise))
+
+
+def generated_features(ev: Evaluation, count: int, desc: str) -> np.ndarray | None:
+    """Inception features float32 [count, D] of `count` generated images, on rank 0 (None elsewhere)."""
+    key = ("generated", count)
+    if key not in ev.memo:
+        inception = ev.inception()
+        parts = []
+        bar = ev.progress(len(ev.my_shard(range(count))), desc)
+        for keys in ev.chunks(range(count)):
+            parts.append(inception(generated_images(ev, keys, count)))
+            bar.update(len(keys))
+        bar.close()
+        features = gather_rows(torch.cat(parts), count, ev.ctx)
+        ev.memo[key] = None if features is None else features.numpy()
+    return ev.memo[key]
+
+
+def _real_range(ev: Evaluation, count: int, full: bool) -> range:
+    total = len(ev.images(ev.resolution))
+    return range(total if full else min(count, total))
+
+
+def _features_of_both(ev: Evaluation, name: str, count: int, full: bool):
+    real = real_statistics(ev, _real_range(ev, count, full), ev.resolution, ev.keep_real_features, f"{name} reals")
+    generated = generated_features(ev, count, f"{name} generated")
+    images = {"generated": count, "real": real.count}
+    details = {"mixing": ev.mixing, "real_statistics": "cached" if real.cached else "computed"}
+    return real, generated, images, details
+
+
+def fid(ev: Evaluation, name: str, count: int, full: bool) -> Figures:
+    """Fréchet Inception distance of `count` generated images and the real set."""
+    real, generated, images, details = _features_of_both(ev, name, count, full)
+    value = None
+    if ev.ctx.is_main:
+        value = frechet_distance(*feature_moments(generated), real.mu, real.sigma)
+    return Figures(value, images, details)
+
+
+def kid(ev: Evaluation, name: str, count: int, full: bool) -> Figures:
+    """Kernel Inception distance (StyleGAN2-ADA's: 100 subsets of at most 1000) of `count`
+    generated images and the real set; the subsets are drawn from a generator seeded by (seed, "kid")."""
+    real, generated, images, details = _features_of_both(ev, name, count, full)
+    value = None
+    if ev.ctx.is_main:
+        rng = np.random.default_rng(randomness.derive_seed(ev.seed, "kid"))
+        value = kernel_inception_distance(generated, real.features, rng)
+    return Figures(value, images, details)

@@ -1,0 +1,108 @@
+"""alae-metrics: FID, KID, PPL and reconstruction metrics of a model, recorded in metrics.jsonl.
+
+    alae-metrics runs/ffhq --metrics fid50k_full,ppl_wend --mode legacy_tensorflow
+    alae-metrics model_157.pth --data /data/ffhq-lmdb --metrics fid_rec50k,lpips_rec10k --out results/
+    torchrun --nproc_per_node=8 -m alae.tools.metrics runs/ffhq --metrics fid50k_full,kid50k_full
+
+MODEL is a run directory, an alae checkpoint or an original ALAE .pth; the networks are its EMA
+networks at full resolution. --data defaults to the model's data.path ('lfw' is the demo
+database). Metric names and protocols: docs/METRICS.md (`alae.metrics`). Each result is printed
+as one line and appended as a JSON line to RUN/metrics.jsonl, where RUN is --out, else the run
+directory MODEL is or whose checkpoints/ holds MODEL; for other models without --out the
+results are printed only. Under torchrun the ranks share the images; rank 0 prints and writes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from alae import distributed
+from alae.cli import MODEL_HELP, ToolError, run_tool
+from alae.data import resolve_data_path
+from alae.datasets.builder import default_workers
+from alae.loading import networks_from_weights, read_weights
+from alae.metrics import MODES, RESULTS_FILE, append_result, check_metric_names, compute_metrics
+from alae.sampling import resolve_device
+
+PROG = "alae-metrics"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog=PROG, description="Measure a model: FID, KID, PPL, reconstruction metrics.")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--metrics", required=True,
+                   help="comma-separated names, e.g. fid50k_full,kid50k,fid_rec50k,lpips_rec10k,mse_rec,ppl_wend")
+    p.add_argument("--data", help="real images: an alae LMDB or 'lfw' (default: the model's data.path)")
+    p.add_argument("--out", metavar="RUN", help="folder whose metrics.jsonl the results are appended to "
+                                                "(default: the model's run directory)")
+    p.add_argument("--inception", metavar="PATH", help="inception-2015-12-05.pt (default: $ALAE_INCEPTION, the cache)")
+    p.add_argument("--lpips", metavar="PATH", help="LPIPS weights: NVlabs vgg16.pt or a folder with torchvision's "
+                                                   "vgg16 and LPIPS' vgg.pth (default: $ALAE_LPIPS, the cache)")
+    p.add_argument("--mode", choices=MODES, default="clean",
+                   help="clean-fid feature mode; legacy_tensorflow compares with StyleGAN's and the paper's numbers")
+    p.add_argument("--mixing", action="store_true",
+                   help="style mixing on for generated images (probability 0.9; the original ALAE's FID protocol)")
+    p.add_argument("--holdout", type=int, help="reconstruction metrics use the last N images of --data "
+                                               "(training's data.holdout); default: all images")
+    p.add_argument("--batch", type=int, default=32, help="images per forward pass per process")
+    p.add_argument("--seed", type=int, default=0, help="base seed of latents, noise and KID subsets")
+    p.add_argument("--workers", type=int, default=default_workers(), help="processes reading the database")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    args = p.parse_args(argv)
+    if args.batch < 1:
+        p.error("--batch must be at least 1")
+    if args.workers < 0:
+        p.error("--workers must be >= 0")
+    return args
+
+
+def results_folder(out: str | None, model: str, checkpoint: Path) -> Path | None:
+    """--out, else the run directory of MODEL (MODEL itself, or the folder above its checkpoints/), else None."""
+    if out:
+        folder = Path(out)
+        if folder.exists() and not folder.is_dir():
+            raise ToolError(f"--out {folder} exists and is not a folder")
+        return folder
+    if Path(model).is_dir():
+        return Path(model)
+    if checkpoint.parent.name == "checkpoints" and (checkpoint.parent.parent / "config.yaml").is_file():
+        return checkpoint.parent.parent
+    return None
+
+
+def measure(args) -> int:
+    names = check_metric_names(args.metrics)
+    if args.holdout is not None and args.holdout < 1:
+        raise ToolError(f"--holdout must be at least 1, got {args.holdout}")
+    resolve_device(args.device)  # a clear error for --device cuda without a GPU
+    ctx = distributed.init(args.device)
+    try:
+        weights = read_weights(args.model)
+        folder = results_folder(args.out, args.model, weights.path)
+        data = resolve_data_path(weights.config, args.data)
+        _, model = networks_from_weights(weights, ctx.device, verbose=ctx.is_main)
+        kimg = weights.progress["images_seen"] / 1000 if weights.progress else None
+        results = compute_metrics(names, model, data, ctx=ctx, holdout=args.holdout, seed=args.seed,
+                                  batch=args.batch, mixing=args.mixing, mode=args.mode, inception=args.inception,
+                                  lpips=args.lpips, workers=args.workers, model_path=weights.path, kimg=kimg)
+        if ctx.is_main:
+            for result in results:
+                print(f"{PROG}: {result.summary()}")
+                if folder is not None:
+                    append_result(folder / RESULTS_FILE, result)
+            print(f"{PROG}: -> {folder / RESULTS_FILE}" if folder is not None else
+                  f"{PROG}: results not recorded (pass --out RUN to append them to RUN/{RESULTS_FILE})")
+    finally:
+        distributed.shutdown()
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    return run_tool(PROG, lambda: measure(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
