@@ -88,11 +88,25 @@ def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, 
         A tensor with the shape and dtype of x, differentiable twice with respect to x and b.
     """
     _check_args(x, b, dim, act, clamp)
+    from .build import resolve_impl  # here, not at import: `python -m alae.kernels.build` runs it as __main__
+    return _run(resolve_impl(impl, x, op="bias_act"), x, b, dim, act, alpha, gain, clamp)
+
+
+def via(path, x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
+    """`bias_act` through `path` ('ref' or 'cuda'), whatever the device and ALAE_KERNELS say.
+
+    The self-test's entry (selftest.py): on CPU tensors 'cuda' runs the CUDA path's Python side
+    on whatever `_cuda_op` returns (in the tests, the host-compiled stand-in).
+    """
+    _check_args(x, b, dim, act, clamp)
+    return _run(path, x, b, dim, act, alpha, gain, clamp)
+
+
+def _run(path, x, b, dim, act, alpha, gain, clamp):
     spec = ACTIVATIONS[act]
     alpha = float(alpha if alpha is not None else spec.def_alpha)
     gain = float(gain if gain is not None else spec.def_gain)
-    from .build import resolve_impl  # here, not at import: `python -m alae.kernels.build` runs it as __main__
-    if resolve_impl(impl, x) == "cuda":
+    if path == "cuda":
         cfg = _CudaConfig(dim, act, alpha, gain, -1.0 if clamp is None else float(clamp))
         return _BiasActCuda.apply(x, None if b is None else b.to(x.dtype), cfg)
     return _bias_act_ref(x, b, dim, act, alpha, gain, clamp)

@@ -15,14 +15,23 @@ serialize on an ``fcntl.flock`` lock, which the OS drops when its holder dies, s
 build never leaves a lock behind; each build happens in a private temporary folder renamed
 into place atomically, so a reader never sees a half-built cache entry.
 
+The first time a process picks ``'cuda'`` for an op on a GPU model, the kernels' self-test
+(selftest.py) decides: its results are read from ``selftest.json`` in the build's cache entry
+(keyed by GPU model, since one build can serve several), else the battery runs on that GPU
+(well under a second) and its results are written there atomically. An op that failed it is,
+under ``'auto'``, one warning naming the op, the case and the error, then ``'ref'`` for that op
+only; under ``'cuda'`` a RuntimeError.
+
 ``python -m alae.kernels.build --check`` compiles (and links) every source for the
-architectures in ``TORCH_CUDA_ARCH_LIST`` (default ``8.0;9.0``) without using a GPU.
+architectures in ``TORCH_CUDA_ARCH_LIST`` (default ``8.0;9.0``) without using a GPU;
+``--selftest`` builds (or fetches) the kernels and reruns the self-test on the current GPU.
 """
 import argparse
 import contextlib
 import fcntl
 import glob
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -35,10 +44,14 @@ import warnings
 
 import torch
 
+from . import selftest
+
 IMPLS = ("auto", "ref", "cuda")
 ENV_VAR = "ALAE_KERNELS"
 DEFAULT_CHECK_ARCHS = "8.0;9.0"
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
+SELFTEST_FILE = "selftest.json"  # in the cache entry: {"format", "battery", "gpus": {gpu_name: results}}
+SELFTEST_FORMAT = 1
 
 
 class BuildError(RuntimeError):
@@ -74,7 +87,8 @@ def _cpp_extension():
     return cpp_extension
 
 
-def _nvcc_version(cpp_extension):
+def nvcc_version(cpp_extension):
+    """The last line of `nvcc --version` (its build id), or 'no-nvcc'."""
     if cpp_extension.CUDA_HOME is None:
         return "no-nvcc"
     try:
@@ -83,6 +97,53 @@ def _nvcc_version(cpp_extension):
     except (OSError, subprocess.SubprocessError):
         return "no-nvcc"
     return out.strip().splitlines()[-1] if out.strip() else "no-nvcc"
+
+
+def gpu_name(device):
+    """'NAME (sm_XY)' of a CUDA device: what self-test results are recorded under."""
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"{torch.cuda.get_device_name(device)} (sm_{major}{minor})"
+
+
+def _well_formed(results, ops):
+    """True for {op: result} of every op in `ops`, each as `selftest.run` returns it."""
+    def valid(r):
+        return (isinstance(r, dict) and isinstance(r.get("passed"), bool) and isinstance(r.get("cases"), int)
+                and (r.get("failure") is None if r["passed"] else isinstance(r.get("failure"), str))
+                and all(isinstance(r.get(k), (int, float)) for k in ("worst", "seconds")))
+
+    return isinstance(results, dict) and set(results) == set(ops) and all(map(valid, results.values()))
+
+
+def read_selftest(path, battery, ops):
+    """{gpu: results} recorded in `path` by this battery; {} when the file is absent, unreadable,
+    of another format or battery. Malformed entries are left out (their GPU reruns the test)."""
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    if not (isinstance(data, dict) and data.get("format") == SELFTEST_FORMAT and data.get("battery") == battery
+            and isinstance(data.get("gpus"), dict)):
+        return {}
+    return {gpu: r for gpu, r in data["gpus"].items() if _well_formed(r, ops)}
+
+
+def write_selftest(path, battery, gpus):
+    """Write {gpu: results} to `path` atomically: a private temporary file beside it, renamed over
+    it (a fixed temporary name would let ranks starting together mix their writes)."""
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"format": SELFTEST_FORMAT, "battery": battery, "gpus": gpus}, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 @contextlib.contextmanager
@@ -103,19 +164,24 @@ class Extension:
 
     `sources` are compiled and linked; `headers` only enter the cache key. Loading registers
     the library's torch ops (``torch.ops.<namespace>.*``); `load` returns the library path.
+    `selftest`, if given, checks the ops on a GPU: an object with `OPS`, `BATTERY` and
+    `run(device) -> {op: result}`, as the module selftest.py is.
     """
 
-    def __init__(self, name, sources, headers=(), extra_cflags=(), extra_cuda_cflags=()):
+    def __init__(self, name, sources, headers=(), extra_cflags=(), extra_cuda_cflags=(), selftest=None):
         self.name = name
         self.sources = [os.path.abspath(s) for s in sources]
         self.headers = [os.path.abspath(h) for h in headers]
         self.extra_cflags = list(extra_cflags)
         self.extra_cuda_cflags = list(extra_cuda_cflags)
         self.with_cuda = any(s.endswith(".cu") for s in self.sources)
+        self.selftest = selftest
         self._lock = threading.Lock()
+        self._selftest_lock = threading.Lock()
         self._path = None
         self._error = None
-        self._warned = False
+        self._warned = set()  # what this process has warned about: "build", op names
+        self._selftests = {}  # torch.device -> {op: result}, this process's
         self.built_here = False  # True when this process compiled it (rather than found it cached)
 
     # -- cache key and compilation ---------------------------------------------------------
@@ -135,7 +201,7 @@ class Extension:
                 h.update(fh.read() + b"\0")
         cpp_extension = _cpp_extension()
         for item in (self.extra_cflags, self.extra_cuda_cflags, torch.__version__, torch.version.cuda,
-                     _nvcc_version(cpp_extension) if self.with_cuda else "", archs,
+                     nvcc_version(cpp_extension) if self.with_cuda else "", archs,
                      sys.version_info[:2], platform.machine()):
             h.update(repr(item).encode() + b"\0")
         return h.hexdigest()[:16]
@@ -219,12 +285,54 @@ class Extension:
             self.load()
             return True
         except BuildError as exc:
-            with self._lock:
-                warn, self._warned = not self._warned, True
-            if warn:
+            if self.first_time("build"):
                 warnings.warn(f"alae.kernels: the CUDA kernels are unavailable, falling back to the "
                               f"reference implementation (impl='ref').\n{exc}", RuntimeWarning, stacklevel=3)
             return False
+
+    def first_time(self, key):
+        """True the first time this process asks about `key` (what it warns about once)."""
+        with self._lock:
+            first = key not in self._warned
+            self._warned.add(key)
+            return first
+
+    # -- the self-test ------------------------------------------------------------------------
+    def selftest_path(self):
+        """The self-test results file in this build's cache entry (builds first if needed)."""
+        return os.path.join(os.path.dirname(self.load()), SELFTEST_FILE)
+
+    def recorded_selftest(self, gpu):
+        """The results recorded for GPU model `gpu` with this build and battery, or None."""
+        return read_selftest(self.selftest_path(), self.selftest.BATTERY, self.selftest.OPS).get(gpu)
+
+    def selftest_results(self, device, rerun=False):
+        """{op: result} of the self-test on `device`'s GPU model: this process's, else the
+        recorded ones, else (or with `rerun`) run now and recorded."""
+        with self._selftest_lock:
+            results = None if rerun else self._selftests.get(device) or self.recorded_selftest(gpu_name(device))
+            if results is None:
+                results = self.selftest.run(device)
+                path = self.selftest_path()
+                gpus = read_selftest(path, self.selftest.BATTERY, self.selftest.OPS)
+                try:
+                    write_selftest(path, self.selftest.BATTERY, {**gpus, gpu_name(device): results})
+                except OSError as exc:  # a read-only cache: the next process tests again
+                    if self.first_time("selftest record"):
+                        warnings.warn(f"alae.kernels: could not record the self-test results in {path}: {exc}",
+                                      RuntimeWarning, stacklevel=2)
+            self._selftests[device] = results
+            return results
+
+    def selftest_failure(self, op, device):
+        """None when `op` passed the self-test on `device` (or there is no self-test, or op is
+        None), else one line naming the op, the GPU, the failing case and the error."""
+        if self.selftest is None or op is None:
+            return None
+        results = self._selftests.get(device) or self.selftest_results(device)
+        if results[op]["passed"]:
+            return None
+        return f"the CUDA {op} kernel failed its self-test on {gpu_name(device)}, {results[op]['failure']}"
 
 
 KERNELS = Extension(
@@ -232,11 +340,16 @@ KERNELS = Extension(
     sources=[os.path.join(KERNEL_DIR, s) for s in ("upfirdn2d.cpp", "upfirdn2d.cu", "bias_act.cpp", "bias_act.cu")],
     headers=[os.path.join(KERNEL_DIR, h)
              for h in ("common.h", "fast_divider.h", "torch_dtype.h", "upfirdn2d.h", "bias_act.h")],
+    selftest=selftest,
 )
 
 
-def resolve_impl(impl, x, ext=KERNELS):
-    """Return ``'ref'`` or ``'cuda'`` for an op called with `impl` on tensor `x`."""
+def resolve_impl(impl, x, ext=KERNELS, op=None):
+    """Return ``'ref'`` or ``'cuda'`` for op `op` called with `impl` on tensor `x`.
+
+    'cuda' needs the kernels built and `op` passing the self-test on x's GPU (see the module
+    docstring); op=None skips the self-test.
+    """
     env = os.environ.get(ENV_VAR)
     if env:
         if env not in IMPLS:
@@ -254,39 +367,84 @@ def resolve_impl(impl, x, ext=KERNELS):
             ext.load()
         except BuildError as exc:
             raise RuntimeError(f"impl='cuda' requested but the CUDA kernels failed to build:\n{exc}") from exc
+        failure = ext.selftest_failure(op, x.device)
+        if failure:
+            raise RuntimeError(f"impl='cuda' requested but {failure}")
         return "cuda"
-    return "cuda" if on_cuda and ext.available() else "ref"
+    if not (on_cuda and ext.available()):
+        return "ref"
+    failure = ext.selftest_failure(op, x.device)
+    if failure is None:
+        return "cuda"
+    if ext.first_time(op):
+        warnings.warn(f"alae.kernels: {failure}; {op} falls back to the reference implementation (impl='ref') "
+                      f"in this process and in later ones with this build (results in {ext.selftest_path()}; "
+                      f"python -m alae.kernels.build --selftest reruns the test)", RuntimeWarning, stacklevel=3)
+    return "ref"
+
+
+def compile_check(verbose=False):
+    """Compile and link every CUDA source into a temporary folder, without a GPU, for
+    TORCH_CUDA_ARCH_LIST (default DEFAULT_CHECK_ARCHS); (archs, seconds), BuildError on failure."""
+    archs = os.environ.get("TORCH_CUDA_ARCH_LIST") or DEFAULT_CHECK_ARCHS
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="alae-kernels-check-") as tmp:
+        KERNELS.compile(tmp, archs, verbose=verbose)
+    return archs, time.perf_counter() - start
 
 
 def check(verbose=False):
-    """Compile and link every CUDA source into a temporary folder, without a GPU; 0 on success."""
-    archs = os.environ.get("TORCH_CUDA_ARCH_LIST") or DEFAULT_CHECK_ARCHS
+    """`--check`: compile_check with one line of result; 0 on success."""
     if _cpp_extension().CUDA_HOME is None:
         print("alae.kernels.build --check: nvcc not found (set CUDA_HOME)", file=sys.stderr)
         return 2
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="alae-kernels-check-") as tmp:
-        try:
-            KERNELS.compile(tmp, archs, verbose=verbose)
-        except BuildError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+    try:
+        archs, seconds = compile_check(verbose)
+    except BuildError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     names = ", ".join(os.path.basename(s) for s in KERNELS.sources)
     print(f"alae.kernels: compiled {names} for TORCH_CUDA_ARCH_LIST={archs} "
-          f"in {time.perf_counter() - start:.0f} s (CUDA initialized: {torch.cuda.is_initialized()})")
+          f"in {seconds:.0f} s (CUDA initialized: {torch.cuda.is_initialized()})")
     return 0
+
+
+def run_selftest():
+    """`--selftest`: build or fetch the kernels, rerun the self-test on the current GPU and record
+    it, one line per op; 0 when every op passed."""
+    if not torch.cuda.is_available():
+        print("alae.kernels.build --selftest: no CUDA GPU (torch.cuda.is_available() is False), so there is "
+              "nothing to test; the reference ops are used", file=sys.stderr)
+        return 2
+    device = torch.device("cuda", torch.cuda.current_device())
+    start = time.perf_counter()
+    try:
+        path = KERNELS.load()
+    except BuildError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"alae.kernels: {'built' if KERNELS.built_here else 'found in the cache'}: {os.path.dirname(path)} "
+          f"({time.perf_counter() - start:.1f} s)")
+    results = KERNELS.selftest_results(device, rerun=True)
+    for op, result in results.items():
+        print(f"{op} on {gpu_name(device)}: {selftest.summary(result)}")
+    return 0 if all(r["passed"] for r in results.values()) else 1
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m alae.kernels.build", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="compile every CUDA source, without a GPU")
+    parser.add_argument("--selftest", action="store_true",
+                        help="build (or fetch) the kernels and rerun their self-test on the current GPU")
     parser.add_argument("--verbose", action="store_true", help="show the compiler commands")
     args = parser.parse_args(argv)
-    if not args.check:
-        parser.print_help()
-        return 2
-    return check(args.verbose)
+    if args.check:
+        return check(args.verbose)
+    if args.selftest:
+        return run_selftest()
+    parser.print_help()
+    return 2
 
 
 if __name__ == "__main__":

@@ -127,6 +127,22 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="au
         [N, C, (H*upy + y0 + y1 - fh) // downy + 1, (W*upx + x0 + x1 - fw) // downx + 1],
         dtype of x. Differentiable to any order with respect to x.
     """
+    f, geom = _setup(x, f, up, down, padding, flip_filter, gain)
+    from .build import resolve_impl  # here, not at import: `python -m alae.kernels.build` runs it as __main__
+    return _run(resolve_impl(impl, x, op="upfirdn2d"), x, f, geom)
+
+
+def via(path, x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
+    """`upfirdn2d` through `path` ('ref' or 'cuda'), whatever the device and ALAE_KERNELS say.
+
+    The self-test's entry (selftest.py): on CPU tensors 'cuda' runs the CUDA path's Python side
+    on whatever `_cuda_op` returns (in the tests, the host-compiled stand-in).
+    """
+    return _run(path, x, *_setup(x, f, up, down, padding, flip_filter, gain))
+
+
+def _setup(x, f, up, down, padding, flip_filter, gain):
+    """The checked filter and the call's _Geometry; ValueError naming a bad argument."""
     f = _check_args(x, f)
     upx, upy = _parse_scaling(up, "up")
     downx, downy = _parse_scaling(down, "down")
@@ -137,9 +153,11 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="au
     if out_h < 1 or out_w < 1:
         raise ValueError(f"upfirdn2d output would be empty ({out_h}x{out_w}) for input {tuple(x.shape)}, "
                          f"filter {tuple(f.shape)}, up={up}, down={down}, padding={padding}")
-    geom = _Geometry(upx, upy, downx, downy, padx0, padx1, pady0, pady1, bool(flip_filter), float(gain))
-    from .build import resolve_impl  # here, not at import: `python -m alae.kernels.build` runs it as __main__
-    if resolve_impl(impl, x) == "cuda":
+    return f, _Geometry(upx, upy, downx, downy, padx0, padx1, pady0, pady1, bool(flip_filter), float(gain))
+
+
+def _run(path, x, f, geom):
+    if path == "cuda":
         return _Upfirdn2dCuda.apply(x, f, geom)
     return _upfirdn2d_ref(x, f, *geom)
 

@@ -7,8 +7,10 @@ torch.ops.alae_kernels.<op> (monkeypatching `_cuda_op`), so the CUDA path's Pyth
 (autograd Functions, transposed geometry, separable split) and the kernels' index math run on CPU.
 """
 import ctypes
+import importlib
 import shutil
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,46 @@ def host_bias_act_op(tmp_dir: Path):
         return out32
 
     return op
+
+
+
+def any_dtype(op):
+    """A float64 stand-in made to take the ops' other dtypes, as the CUDA kernels do: tensors are
+    cast to float64 and the result is rounded to the first tensor's dtype (layout kept)."""
+    def wrapped(*args):
+        dtype = args[0].dtype
+        return op(*(a.double() if isinstance(a, torch.Tensor) else a for a in args)).to(dtype)
+
+    return wrapped
+
+
+def install_stand_ins(monkeypatch, upfirdn2d_op, bias_act_op):
+    """Put the stand-ins (for every dtype) in place of both CUDA ops. Returns `.ops`, whose
+    entries a test may replace (e.g. by a deliberately wrong wrapper), and `.calls` per op."""
+    calls = {"upfirdn2d": 0, "bias_act": 0}
+    ops = {"upfirdn2d": any_dtype(upfirdn2d_op), "bias_act": any_dtype(bias_act_op)}
+
+    def current(name):
+        def call(*args):
+            calls[name] += 1
+            return ops[name](*args)
+        return lambda: call
+
+    for name in ops:
+        monkeypatch.setattr(importlib.import_module(f"alae.kernels.{name}"), "_cuda_op", current(name))
+    return types.SimpleNamespace(ops=ops, calls=calls)
+
+
+class CpuBattery:
+    """The kernels' real self-test battery, run on the CPU (where the stand-ins are) whatever
+    device it is given, counting its runs: an Extension's `selftest` for a stand-in GPU."""
+
+    def __init__(self):
+        from alae.kernels import selftest
+
+        self.OPS, self.BATTERY, self._run = selftest.OPS, selftest.BATTERY, selftest.run
+        self.runs = 0
+
+    def run(self, device):
+        self.runs += 1
+        return self._run(torch.device("cpu"))
