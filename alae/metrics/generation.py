@@ -31,9 +31,11 @@ MIXING_PROB = 0.9  # the original ALAE's STYLE_MIXING_PROB, left on by its FID s
 
 
 def latents(ev: Evaluation, keys: range, purpose: str) -> torch.Tensor:
-    """z [len(keys), latent] on the device, row k drawn from (seed, purpose, keys[k]) on the CPU."""
-    latent_dim = ev.model.w_avg.shape[0]
-    return randomness.per_sample_noise([(latent_dim,)], keys, torch.device("cpu"), ev.seed, purpose)[0].to(ev.device)
+    """z [len(keys), latent] on the device in the model's dtype, row k drawn from (seed, purpose,
+    keys[k]) on the CPU."""
+    w_avg = ev.model.w_avg
+    z = randomness.per_sample_noise([(w_avg.shape[0],)], keys, torch.device("cpu"), ev.seed, purpose)[0]
+    return z.to(ev.device, w_avg.dtype)
 
 
 @torch.no_grad()

@@ -50,7 +50,7 @@ def interpolation_t(ev: Evaluation, pairs: range, count: int, sampling: str) -> 
     """t [len(pairs)] on the device for pairs `pairs` out of `count` (see the module docstring)."""
     g = randomness.generator(ev.seed, "ppl-t")
     t = torch.rand(count, generator=g) if sampling == "full" else torch.randint(0, 2, (count,), generator=g).float()
-    return t[pairs.start:pairs.stop].to(ev.device)
+    return t[pairs.start:pairs.stop].to(ev.device, ev.model.w_avg.dtype)
 
 
 @torch.no_grad()

@@ -1,7 +1,8 @@
 """What a metric returns, and its record in a run's ``metrics.jsonl``.
 
 Each line of ``metrics.jsonl`` is one JSON object (`MetricResult.record`): ``metric``,
-``value`` (null when the metric was skipped, with ``skipped`` saying why), ``images`` (how many
+``value`` (null when the metric was skipped, with ``skipped`` saying why, or not finite,
+with ``not_finite`` holding it), ``images`` (how many
 of each kind it used), ``model``, ``kimg``, ``resolution``, ``lod``, ``alpha``, ``seed``,
 ``world_size``, the metric's own settings (``mode`` and ``feature_network`` for FID/KID,
 ``lpips`` for LPIPS-based metrics, ``mixing`` for generated images, ...), ``seconds`` and
@@ -11,6 +12,7 @@ line that a crash cut short, and the next append starts on a fresh line.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -42,8 +44,11 @@ class MetricResult:
 
     def record(self) -> dict:
         """The JSON object of this result's metrics.jsonl line."""
-        line = {"metric": self.metric, "value": self.value, "images": self.images, **self.info,
+        finite = self.value is not None and math.isfinite(self.value)
+        line = {"metric": self.metric, "value": self.value if finite else None, "images": self.images, **self.info,
                 "seconds": round(self.seconds, 3), "timestamp": round(time.time(), 3)}
+        if self.value is not None and not finite:
+            line["not_finite"] = str(self.value)  # strict JSON has no NaN
         if self.skipped:
             line["skipped"] = self.skipped
         return line
@@ -61,7 +66,7 @@ def append_result(path: Path, result: MetricResult) -> Path:
     """Append `result` as one line to the metrics.jsonl at `path` (created with its folder)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(result.record()) + "\n").encode()
+    line = (json.dumps(result.record(), allow_nan=False) + "\n").encode()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
