@@ -1,8 +1,9 @@
 """Building blocks of the ALAE networks: equalized-learning-rate layers, resampling, noise, AdaIN.
 
-Every blur, resampling step and bias+activation runs on the `alae.kernels` ops (`upfirdn2d`
-family, `bias_act`), so a fused CUDA path speeds the whole model. Defaults are those of the
-original implementation (podgorskiy/ALAE, `net.py` and `lreq.py`).
+Blur and bias+activation run on the `alae.kernels` ops (fused CUDA kernels on a GPU); nearest
+2x upsampling and 2x2 average pooling are torch's own ops; a 3x3 conv next to a 2x resampling
+runs as one stride-2 (transposed) conv with 2.25x fewer multiply-adds (docs/PERFORMANCE.md). Defaults are those of the original implementation (podgorskiy/ALAE,
+`net.py` and `lreq.py`).
 
 Equalized learning rate: a weight is stored at unit scale, N(0, 1/lr_mul), and multiplied in
 forward by ``gain / sqrt(fan_in) * lr_mul``; a bias is stored at zero and multiplied by lr_mul.
@@ -17,17 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alae.kernels import bias_act, downsample2d, filter2d, setup_filter, upsample2d
+from alae.kernels import bias_act, filter2d, setup_filter
 
 DEFAULT_GAIN = math.sqrt(2.0)  # original lreq default gain
 LRELU_SLOPE = 0.2  # original: F.leaky_relu(x, 0.2) everywhere
 PIXEL_NORM_EPS = 1e-8  # original pixel_norm epsilon
 STYLE_NORM_EPS = 1e-8  # original G: nn.InstanceNorm2d(eps=1e-8)
-
-
-@functools.lru_cache(maxsize=None)
-def _box_filter(device: torch.device) -> torch.Tensor:
-    return setup_filter([1, 1], device=device)
 
 
 @functools.lru_cache(maxsize=None)
@@ -37,12 +33,12 @@ def _blur_filter(device: torch.device) -> torch.Tensor:
 
 def upsample2x(x: torch.Tensor) -> torch.Tensor:
     """Nearest-neighbour 2x upsampling: [N, C, H, W] → [N, C, 2H, 2W] (original `upscale2d`)."""
-    return upsample2d(x, _box_filter(x.device))
+    return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
 def downsample2x(x: torch.Tensor) -> torch.Tensor:
     """2x2 average pooling: [N, C, H, W] → [N, C, H/2, W/2] (original `downscale2d`); H, W even."""
-    return downsample2d(x, _box_filter(x.device))
+    return F.avg_pool2d(x, 2)
 
 
 def blur(x: torch.Tensor) -> torch.Tensor:
@@ -53,6 +49,40 @@ def blur(x: torch.Tensor) -> torch.Tensor:
 def bias_lrelu(x: torch.Tensor, b: torch.Tensor | None, slope: float = LRELU_SLOPE) -> torch.Tensor:
     """LeakyReLU(x + b) with `b` [C] along dim 1; no output gain (the original uses F.leaky_relu)."""
     return bias_act(x, b, act="lrelu", alpha=slope, gain=1)
+
+
+class _TwoPassVarMean(torch.autograd.Function):
+    """Biased variance and mean over H, W in two plain reductions; the backward is written in
+    differentiable ops (it re-reads x and the saved mean), so R1's double backward flows."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        var = (x - mean).square().mean(dim=(2, 3), keepdim=True)
+        ctx.save_for_backward(x, mean)
+        return var, mean
+
+    @staticmethod
+    def backward(ctx, grad_var: torch.Tensor, grad_mean: torch.Tensor) -> torch.Tensor:
+        x, mean = ctx.saved_tensors
+        n = x.shape[2] * x.shape[3]
+        return (x - mean) * (grad_var * (2.0 / n)) + grad_mean * (1.0 / n)
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """x in float32 if it is a 16-bit float (a bf16 autocast output), else x unchanged (float64 stays)."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
+def instance_var_mean(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-channel biased variance and mean over H, W: [N, C, H, W] → two [N, C, 1, 1].
+
+    torch.var_mean on the GPU; on the CPU, where torch's var_mean reduction is about 20x slower
+    than a mean, the two-pass form (docs/PERFORMANCE.md).
+    """
+    if x.device.type == "cuda":
+        return torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+    return _TwoPassVarMean.apply(x)
 
 
 def pixel_norm(x: torch.Tensor, eps: float = PIXEL_NORM_EPS) -> torch.Tensor:
@@ -132,11 +162,38 @@ class EqualizedConv2d(nn.Module):
                 f"activation={self.activation}")
 
 
-class FusedUpsampleConv2d(nn.Module):
-    """Nearest 2x upsampling + 3x3 conv as one stride-2 transposed conv (no bias), as the original.
+def _upsample_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Nearest 2x upsampling + 3x3 conv as one stride-2 transposed conv.
 
-    The 3x3 kernel, stored [in, out, 3, 3] like a transposed conv's, is padded to 4x4 and summed
-    over its four shifts. fan_in = in_channels·9. [N, in, H, W] → [N, out, 2H, 2W].
+    kernel: [in, out, 3, 3] in transposed-conv layout. [N, in, H, W] → [N, out, 2H, 2W], with
+    16 multiply-adds per input pixel and channel pair where upsampling first costs 36.
+    """
+    return F.conv_transpose2d(x, _sum_of_shifts(kernel), stride=2, padding=1)
+
+
+class UpsampleConv2d(nn.Module):
+    """Nearest 2x upsampling then a 3x3 conv (no bias): the original G's layer below 128 px.
+
+    The weight is stored [out, in, 3, 3] as a plain conv's (fan_in = in_channels·9). It runs
+    as `_upsample_conv` with the kernel flipped and transposed, which equals
+    conv3x3(upsample2x(x)) exactly, borders included. [N, in, H, W] → [N, out, 2H, 2W].
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, gain: float = DEFAULT_GAIN):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.weight_gain = gain / math.sqrt(in_channels * 9)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _upsample_conv(x, (self.weight * self.weight_gain).flip(2, 3).transpose(0, 1))
+
+
+class FusedUpsampleConv2d(nn.Module):
+    """The original's fused stride-2 transposed conv (no bias), from 128 px up.
+
+    The same function family as UpsampleConv2d; only the storage differs: the 3x3 kernel is
+    kept [in, out, 3, 3] like a transposed conv's and used unflipped, as the original stores
+    it. fan_in = in_channels·9. [N, in, H, W] → [N, out, 2H, 2W].
     """
 
     def __init__(self, in_channels: int, out_channels: int, gain: float = DEFAULT_GAIN):
@@ -145,14 +202,17 @@ class FusedUpsampleConv2d(nn.Module):
         self.weight_gain = gain / math.sqrt(in_channels * 9)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(x, _sum_of_shifts(self.weight * self.weight_gain), stride=2, padding=1)
+        return _upsample_conv(x, self.weight * self.weight_gain)
 
 
-class FusedDownsampleConv2d(nn.Module):
-    """3x3 conv + 2x2 average pooling as one stride-2 conv (no bias), as the original.
+class DownsampleConv2d(nn.Module):
+    """A 3x3 conv (no bias) then 2x2 average pooling, as one stride-2 conv.
 
-    The 3x3 kernel [out, in, 3, 3] is padded to 4x4 and averaged over its four shifts.
-    fan_in = in_channels·9. [N, in, H, W] → [N, out, H/2, W/2]; H, W even.
+    The original has two layers for this, conv + `downscale2d` below 128 px and a fused
+    stride-2 conv from 128 px up; both store the kernel [out, in, 3, 3] with fan_in
+    in_channels·9 and compute the same function, so one layer serves both. The kernel is
+    padded to 4x4 and averaged over its four shifts: 16 multiply-adds per output pixel and
+    channel pair instead of 36. [N, in, H, W] → [N, out, H/2, W/2]; H, W even.
     """
 
     def __init__(self, in_channels: int, out_channels: int, gain: float = DEFAULT_GAIN):
@@ -194,7 +254,8 @@ class AdaptiveInstanceNorm(nn.Module):
     """Instance norm, then x·(1 + scale) + shift with (scale, shift) = Linear(w) (original `style_mod`).
 
     The style layer maps latent_dim → 2·channels with gain 1 (original). The normalization and
-    modulation are fused into one multiply-add per element.
+    modulation are fused into one multiply-add per element, in at least float32 (under bf16
+    autocast only the style linear runs in bf16).
     """
 
     def __init__(self, channels: int, latent_dim: int, eps: float = STYLE_NORM_EPS):
@@ -204,7 +265,8 @@ class AdaptiveInstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """x [N, C, H, W], w [N, latent_dim] → [N, C, H, W]."""
-        scale, shift = self.style(w)[:, :, None, None].chunk(2, dim=1)
-        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+        x = at_least_float32(x)
+        scale, shift = self.style(w)[:, :, None, None].to(x.dtype).chunk(2, dim=1)
+        var, mean = instance_var_mean(x)
         a = (1 + scale) * torch.rsqrt(var + self.eps)
         return torch.addcmul(shift - mean * a, x, a)

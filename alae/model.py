@@ -24,11 +24,13 @@ class ALAE(nn.Module):
         self.F = MappingNetwork(cfg.latent_dim, cfg.mapping_layers, cfg.mapping_lr_mul)
         self.G = Generator(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.fused_scale_resolution,
                            cfg.to_rgb_gain)
-        self.E = Encoder(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.fused_scale_resolution,
-                         cfg.encoder_std_eps)
+        self.E = Encoder(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.encoder_std_eps)
         self.D = Discriminator(cfg.latent_dim, cfg.discriminator_layers, cfg.discriminator_outputs,
                                cfg.discriminator_activation, cfg.discriminator_lr_mul)
         self.register_buffer("w_avg", torch.zeros(cfg.latent_dim))
+        # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
+        # and linears under bf16 autocast; their statistics, outputs, F, D and all state stay float32.
+        self.compute_dtype: torch.dtype | None = None
 
     @staticmethod
     def resolution(lod: int) -> int:
@@ -64,13 +66,19 @@ class ALAE(nn.Module):
         """w_avg ← beta·w_avg + (1 − beta)·mean over the batch of w [N, latent] (original dlatent_avg)."""
         self.w_avg.lerp_(w.detach().mean(dim=0).to(self.w_avg.dtype), 1.0 - beta)
 
+    def _autocast(self, like: torch.Tensor):
+        return torch.autocast(like.device.type, dtype=self.compute_dtype or torch.bfloat16,
+                              enabled=self.compute_dtype is not None)
+
     def generate(self, styles: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
-        """styles [N, L, latent] → images [N, C, R, R]; noise as `Generator.forward`."""
-        return self.G(styles, lod, alpha, noise)
+        """styles [N, L, latent] → images [N, C, R, R] in the dtype of styles; noise as `Generator.forward`."""
+        with self._autocast(styles):
+            return self.G(styles, lod, alpha, noise).to(styles.dtype)
 
     def encode(self, x: torch.Tensor, lod: int, alpha: float) -> torch.Tensor:
-        """images [N, C, R, R] → w [N, latent]."""
-        return self.E(x, lod, alpha)
+        """images [N, C, R, R] → w [N, latent] in the dtype of x."""
+        with self._autocast(x):
+            return self.E(x, lod, alpha).to(x.dtype)
 
     def discriminate(self, w: torch.Tensor) -> torch.Tensor:
         """w [N, latent] → logits [N]."""

@@ -13,16 +13,19 @@ from torch import nn
 
 from alae.layers import (
     LRELU_SLOPE,
+    DETERMINISTIC_NOISE,
     AdaptiveInstanceNorm,
+    DownsampleConv2d,
     EqualizedConv2d,
     EqualizedLinear,
-    FusedDownsampleConv2d,
     FusedUpsampleConv2d,
-    DETERMINISTIC_NOISE,
     NoiseInjection,
+    UpsampleConv2d,
+    at_least_float32,
     bias_lrelu,
     blur,
     downsample2x,
+    instance_var_mean,
     pixel_norm,
     upsample2x,
 )
@@ -87,7 +90,7 @@ class Discriminator(nn.Module):
 
 class GeneratorBlock(nn.Module):
     """One resolution of G. Unless first: upsampling conv (nearest 2x + 3x3 conv, or the fused
-    stride-2 transposed conv) and blur. Then noise, bias, LeakyReLU, AdaIN(w1); 3x3 conv, noise,
+    stride-2 transposed conv: the same function, stored as the original stores each) and blur. Then noise, bias, LeakyReLU, AdaIN(w1); 3x3 conv, noise,
     bias, LeakyReLU, AdaIN(w2). [N, in, H, W] → [N, out, 2H, 2W] ([N, out, H, W] if first)."""
 
     def __init__(self, in_channels: int, out_channels: int, latent_dim: int, first: bool, fused: bool,
@@ -98,8 +101,7 @@ class GeneratorBlock(nn.Module):
         elif fused:
             self.up_conv = FusedUpsampleConv2d(in_channels, out_channels)
         else:
-            self.up_conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False)
-        self.fused = fused
+            self.up_conv = UpsampleConv2d(in_channels, out_channels)
         self.noise_1 = NoiseInjection(out_channels, block_index)
         self.bias_1 = nn.Parameter(torch.zeros(out_channels))
         self.adain_1 = AdaptiveInstanceNorm(out_channels, latent_dim)
@@ -112,8 +114,7 @@ class GeneratorBlock(nn.Module):
                 noise_1: torch.Tensor | str | None, noise_2: torch.Tensor | str | None) -> torch.Tensor:
         """w1, w2 [N, latent_dim]; noise_k [N, 1, H_out, W_out], None or DETERMINISTIC_NOISE."""
         if self.up_conv is not None:
-            x = self.up_conv(x if self.fused else upsample2x(x))
-            x = blur(x)
+            x = blur(self.up_conv(x))
         x = self.adain_1(bias_lrelu(self.noise_1(x, noise_1), self.bias_1), w1)
         x = self.conv(x)
         return self.adain_2(bias_lrelu(self.noise_2(x, noise_2), self.bias_2), w2)
@@ -184,26 +185,26 @@ class Generator(nn.Module):
 
 def _style_statistics_and_normalize(x: torch.Tensor, std_eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """x [N, C, H, W] → (instance-normalized x, [N, 2C] per-channel means then stds
-    sqrt(var + std_eps) over H, W)."""
-    var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
-    stats = torch.cat([mean, torch.sqrt(var + std_eps)], dim=1)
-    normalized = (x - mean[:, :, None, None]) * torch.rsqrt(var + ENCODER_NORM_EPS)[:, :, None, None]
+    sqrt(var + std_eps) over H, W), both in at least float32."""
+    x = at_least_float32(x)
+    var, mean = instance_var_mean(x)
+    stats = torch.cat([mean, torch.sqrt(var + std_eps)], dim=1).flatten(1)
+    normalized = (x - mean) * torch.rsqrt(var + ENCODER_NORM_EPS)
     return normalized, stats
 
 
 class EncoderBlock(nn.Module):
     """One resolution of E: 3x3 conv + bias + LeakyReLU → style statistics → w1 → instance norm →
-    blur → downsampling conv (fused stride-2, or 3x3 conv + 2x2 average pool) + bias + LeakyReLU →
-    statistics → w2 → instance norm. The statistics linears (2C → latent) keep the original's
+    blur → downsampling conv (3x3 conv + 2x2 average pool as one stride-2 conv: the original's
+    fused and non-fused layers are the same function) + bias + LeakyReLU → statistics → w2 →
+    instance norm. The statistics linears (2C → latent) keep the original's
     default gain √2. [N, in, H, W] → ([N, out, H/2, W/2], w1 [N, latent], w2 [N, latent])."""
 
-    def __init__(self, in_channels: int, out_channels: int, latent_dim: int, fused: bool, std_eps: float):
+    def __init__(self, in_channels: int, out_channels: int, latent_dim: int, std_eps: float):
         super().__init__()
         self.conv = EqualizedConv2d(in_channels, in_channels, 3, activation="lrelu")
         self.style_1 = EqualizedLinear(2 * in_channels, latent_dim)
-        self.down_conv = (FusedDownsampleConv2d(in_channels, out_channels) if fused
-                          else EqualizedConv2d(in_channels, out_channels, 3, bias=False))
-        self.fused = fused
+        self.down_conv = DownsampleConv2d(in_channels, out_channels)
         self.bias_2 = nn.Parameter(torch.zeros(out_channels))
         self.style_2 = EqualizedLinear(2 * out_channels, latent_dim)
         self.std_eps = std_eps
@@ -211,10 +212,8 @@ class EncoderBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, stats_1 = _style_statistics_and_normalize(self.conv(x), self.std_eps)
         x = self.down_conv(blur(x))
-        if not self.fused:
-            x = downsample2x(x)
         x, stats_2 = _style_statistics_and_normalize(bias_lrelu(x, self.bias_2), self.std_eps)
-        return x, self.style_1(stats_1), self.style_2(stats_2)
+        return x, self.style_1(stats_1).to(stats_1.dtype), self.style_2(stats_2).to(stats_2.dtype)
 
 
 class Encoder(nn.Module):
@@ -222,8 +221,7 @@ class Encoder(nn.Module):
 
     FromRGB (1x1 conv + bias + LeakyReLU) at the input resolution, then one EncoderBlock per
     resolution down to 4x4 (whose block, as the original, still downsamples to 2x2); w is the sum
-    of every active block's w1 + w2. Blocks whose input is at least `fused_scale_resolution`
-    downsample with the fused stride-2 conv (original: from 128 px). Fade-in at lod with
+    of every active block's w1 + w2. Fade-in at lod with
     alpha < 1: the top block sees FromRGB_lod(x), the next block sees alpha·(top block's output)
     + (1 − alpha)·FromRGB_{lod−1}(avgpool(x)), and the top block's w1, w2 are scaled by alpha.
     The style stds are sqrt(var + std_eps): the original has no epsilon (std_eps 0); a small one
@@ -231,17 +229,14 @@ class Encoder(nn.Module):
     the original's order, so converted original weights give its w to the last bit of rounding.
     """
 
-    def __init__(self, channels: list[int], latent_dim: int, image_channels: int = 3,
-                 fused_scale_resolution: int = 128, std_eps: float = 1e-8):
+    def __init__(self, channels: list[int], latent_dim: int, image_channels: int = 3, std_eps: float = 1e-8):
         super().__init__()
         self.num_lods = len(channels)
         self.from_rgb = nn.ModuleList(
             EqualizedConv2d(image_channels, c, 1, activation="lrelu", lrelu_slope=FROM_RGB_SLOPE) for c in channels
         )
         self.blocks = nn.ModuleList(
-            EncoderBlock(c, channels[max(i - 1, 0)], latent_dim, fused=resolution_of(i) >= fused_scale_resolution,
-                         std_eps=std_eps)
-            for i, c in enumerate(channels)
+            EncoderBlock(c, channels[max(i - 1, 0)], latent_dim, std_eps=std_eps) for i, c in enumerate(channels)
         )
 
     def forward(self, images: torch.Tensor, lod: int, alpha: float = 1.0) -> torch.Tensor:
@@ -253,7 +248,7 @@ class Encoder(nn.Module):
         x, w1, w2 = self.blocks[lod](self.from_rgb[lod](images))
         if lod > 0 and alpha < 1:
             w = w1 * alpha + w2 * alpha
-            x = torch.lerp(self.from_rgb[lod - 1](downsample2x(images)), x, alpha)
+            x = torch.lerp(self.from_rgb[lod - 1](downsample2x(images)).to(x.dtype), x, alpha)
         else:
             w = w1 + w2
         for i in range(lod - 1, -1, -1):

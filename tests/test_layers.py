@@ -7,11 +7,12 @@ import torch.nn.functional as F
 
 from alae.layers import (
     AdaptiveInstanceNorm,
+    DownsampleConv2d,
     EqualizedConv2d,
     EqualizedLinear,
-    FusedDownsampleConv2d,
     FusedUpsampleConv2d,
     NoiseInjection,
+    UpsampleConv2d,
     blur,
     downsample2x,
     pixel_norm,
@@ -83,9 +84,20 @@ def test_fused_upsample_conv_equals_nearest_upsample_then_3x3_conv():
     torch.testing.assert_close(layer(x), expected)
 
 
-def test_fused_downsample_conv_equals_3x3_conv_then_average_pool():
+def test_upsample_conv_equals_nearest_upsample_then_3x3_conv_at_every_pixel():
+    """Reference: upsample by repeating pixels, then a plain zero-padded 3x3 conv (the original's
+    non-fused layer); borders included."""
     torch.manual_seed(0)
-    layer = FusedDownsampleConv2d(6, 4).double()
+    layer = UpsampleConv2d(6, 4).double()
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    up = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    expected = F.conv2d(up, layer.weight * (math.sqrt(2) / math.sqrt(6 * 9)), padding=1)
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_downsample_conv_equals_3x3_conv_then_average_pool():
+    torch.manual_seed(0)
+    layer = DownsampleConv2d(6, 4).double()
     x = torch.randn(2, 6, 8, 10, dtype=torch.float64)
     w = layer.weight * (math.sqrt(2) / math.sqrt(6 * 9))
     expected = F.avg_pool2d(F.conv2d(x, w, padding=1), 2)
@@ -100,9 +112,9 @@ def test_resampling_helpers_are_nearest_upsampling_and_average_pooling():
 
 def test_blur_is_normalized_121_filter_with_zero_padding():
     x = torch.randn(2, 3, 6, 5, dtype=torch.float64)
-    k = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64)
-    k2 = torch.outer(k, k) / 16
-    expected = F.conv2d(x, k2.expand(3, 1, 3, 3), padding=1, groups=3)
+    p = F.pad(x, (1, 1, 1, 1))  # brute force: the 9 weighted shifts of the zero-padded image
+    expected = sum(((2 - abs(dy)) * (2 - abs(dx)) / 16) * p[:, :, 1 + dy:7 + dy, 1 + dx:6 + dx]
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1))
     torch.testing.assert_close(blur(x), expected)
 
 

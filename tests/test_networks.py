@@ -26,7 +26,7 @@ FUSED_FROM = 16
 def build_networks(cfg: ModelConfig) -> dict[str, torch.nn.Module]:
     return {
         "G": Generator(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.fused_scale_resolution, cfg.to_rgb_gain),
-        "E": Encoder(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.fused_scale_resolution),
+        "E": Encoder(cfg.channels, cfg.latent_dim, cfg.image_channels),
         "F": MappingNetwork(cfg.latent_dim, cfg.mapping_layers, cfg.mapping_lr_mul),
         "D": Discriminator(cfg.latent_dim, cfg.discriminator_layers, cfg.discriminator_outputs,
                            cfg.discriminator_activation, cfg.discriminator_lr_mul),
@@ -85,7 +85,7 @@ def test_generator_fade_start_equals_upsampled_previous_lod():
 
 def test_encoder_fade_start_equals_previous_lod_on_downsampled_images():
     torch.manual_seed(0)
-    e = randomize(Encoder(CHANNELS, LATENT, fused_scale_resolution=FUSED_FROM)).double()
+    e = randomize(Encoder(CHANNELS, LATENT)).double()
     for lod in range(1, len(CHANNELS)):
         r = 4 * 2**lod
         x = torch.randn(3, 3, r, r, dtype=torch.float64)
@@ -95,7 +95,7 @@ def test_encoder_fade_start_equals_previous_lod_on_downsampled_images():
 
 def test_output_shapes_at_every_lod():
     g = Generator(CHANNELS, LATENT, fused_scale_resolution=FUSED_FROM)
-    e = Encoder(CHANNELS, LATENT, fused_scale_resolution=FUSED_FROM)
+    e = Encoder(CHANNELS, LATENT)
     styles = torch.randn(2, 2 * len(CHANNELS), LATENT)
     for lod in range(len(CHANNELS)):
         r = 4 * 2**lod
@@ -145,7 +145,7 @@ def test_bad_lod_alpha_and_shapes_are_clear_errors():
 @pytest.mark.parametrize("lod", range(len(CHANNELS)))
 def test_r1_double_backward_through_encoder_gives_finite_gradients(lod):
     torch.manual_seed(lod)
-    e = Encoder(CHANNELS, LATENT, fused_scale_resolution=FUSED_FROM)
+    e = Encoder(CHANNELS, LATENT)
     d = Discriminator(LATENT)
     r = 4 * 2**lod
     for alpha in (1.0, 0.5):
@@ -197,7 +197,7 @@ def _cuda_path_vs_ref(device, select):
     backward, during a fade-in that runs both the fused and the separate resampling paths."""
     torch.manual_seed(0)
     g = randomize(Generator(CHANNELS, LATENT, fused_scale_resolution=FUSED_FROM), seed=1).double().to(device)
-    e = randomize(Encoder(CHANNELS, LATENT, fused_scale_resolution=FUSED_FROM), seed=2).double().to(device)
+    e = randomize(Encoder(CHANNELS, LATENT), seed=2).double().to(device)
     d = randomize(Discriminator(LATENT), seed=3).double().to(device)
     lod, alpha = len(CHANNELS) - 1, 0.4
     styles = torch.randn(2, 2 * len(CHANNELS), LATENT, dtype=torch.float64).to(device)
