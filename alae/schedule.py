@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from alae.config import TrainConfig
+from alae.lods import resolution_of
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Phase:
 
     @property
     def resolution(self) -> int:
-        return 4 * 2**self.lod
+        return resolution_of(self.lod)
 
 
 def sine_ease(t: float) -> float:
@@ -59,3 +60,32 @@ def ema_beta(batch: int, halflife_kimg: float) -> float:
     if halflife_kimg == 0:
         return 0.0
     return 0.5 ** (batch / (halflife_kimg * 1000.0))
+
+
+def images_in(kimg: float) -> int:
+    """An interval given in thousands of images as a whole number of images (at least one)."""
+    return max(1, round(kimg * 1000))
+
+
+def tick_at(images_seen: int, tick_images: int) -> int:
+    """The number (from 1) of the tick that a step starting at `images_seen` belongs to."""
+    return images_seen // tick_images + 1
+
+
+class Milestones:
+    """The multiples of an interval of images, passed as training advances from `start`.
+
+    `reached(images_seen)` is True once each time the count has passed one or more multiples
+    not yet reported (the loop asks at tick ends, so a sample due at 50 kimg is written at the
+    first tick end at or after 50 kimg), False otherwise.
+    """
+
+    def __init__(self, every_images: int, start: int):
+        self.every = every_images
+        self.next = (start // every_images + 1) * every_images
+
+    def reached(self, images_seen: int) -> bool:
+        if images_seen < self.next:
+            return False
+        self.next = (images_seen // self.every + 1) * self.every
+        return True

@@ -4,7 +4,9 @@ import math
 import pytest
 
 from alae.config import load_config
-from alae.schedule import ema_beta, phase_at, sine_ease
+from alae.config import ModelConfig
+from alae.lods import num_lods, resolution_of
+from alae.schedule import Milestones, ema_beta, images_in, phase_at, sine_ease, tick_at
 
 
 def test_lod_boundaries_and_alpha_follow_the_reference_schedule():
@@ -35,3 +37,29 @@ def test_ema_beta_has_the_requested_half_life():
     beta = ema_beta(32, 10.0)
     assert beta ** (10_000 / 32) == pytest.approx(0.5)
     assert ema_beta(32, 0.0) == 0.0
+
+
+def test_lods_and_resolutions():
+    assert [resolution_of(lod) for lod in range(9)] == [4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    assert [num_lods(r) for r in (4, 8, 32, 1024)] == [1, 2, 4, 9]
+    assert ModelConfig(resolution=256).num_lods == 7
+
+
+def test_intervals_are_whole_images():
+    assert (images_in(4), images_in(0.016), images_in(0.0125), images_in(1e-6)) == (4000, 16, 12, 1)
+
+
+def test_tick_numbers_follow_the_image_count():
+    # Tick k holds the steps that start in [(k-1)·T, k·T): ticks of 16 images.
+    assert [tick_at(n, 16) for n in (0, 8, 15, 16, 24, 32, 1000)] == [1, 1, 1, 2, 2, 3, 63]
+
+
+def test_milestones_are_reached_once_per_multiple_passed():
+    every_20 = Milestones(20, start=0)
+    assert [every_20.reached(n) for n in (8, 16, 24, 32, 40, 48)] == [False, False, True, False, True, False]
+    assert every_20.reached(100) and not every_20.reached(100)  # several multiples at once: reached once
+    assert not every_20.reached(119) and every_20.reached(120)
+    resumed = Milestones(20, start=30)  # a run resumed at 30 images: the next multiple is 40
+    assert [resumed.reached(n) for n in (35, 40)] == [False, True]
+    at_a_multiple = Milestones(20, start=40)  # resumed exactly at a multiple: that one was done before
+    assert [at_a_multiple.reached(n) for n in (40, 56, 60)] == [False, False, True]
