@@ -1,9 +1,11 @@
 """Checkpoints: one `.pt` file per save, written atomically, enough to continue a run exactly.
 
 Contents: `format_version`, `config` (resolved, as a dict), `model` and `ema` state dicts,
-`optimizers` (name → state dict), `progress` (images seen, step, data position, the lod the
-optimizer state belongs to) and `rng` (CPU and CUDA generator states). Nothing in it depends on
-the rank or world size, so a run resumes on a different number of processes.
+`optimizers` (name → state dict) and `progress` (images seen, step, data position, the lod the
+optimizer state belongs to). Nothing in it depends on the rank or world size, so a run resumes
+on a different number of processes. No RNG state is saved: every random draw of training is
+seeded by what it is for (`alae.randomness`, `alae.data`). Checkpoints written before that
+change carry an `rng` entry, which loads and is ignored.
 
 A networks-only checkpoint (`alae-convert`'s output) has `format_version`, `config`, `ema`,
 `model` (if the source had training networks besides the EMA ones) and `source` (where the
@@ -28,23 +30,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or from an incompatible format."""
 
 
-def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
-
-
 def save_checkpoint(checkpoint_dir: Path, payload: dict, kimg: float, keep: int) -> Path:
     """Write `snapshot-KIMG.pt` and `latest.pt` (both atomic); keep the newest `keep` snapshots."""
     checkpoint_dir = Path(checkpoint_dir)
-    payload = dict(payload, format_version=FORMAT_VERSION, rng=rng_state())
+    payload = dict(payload, format_version=FORMAT_VERSION)
     snapshot = checkpoint_dir / f"snapshot-{kimg:08.1f}kimg.pt"
     save_torch(payload, snapshot)
     save_torch(payload, checkpoint_dir / LATEST)

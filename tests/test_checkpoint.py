@@ -15,7 +15,7 @@ def test_save_load_round_trip_and_rotation(tmp_path):
     assert snapshots == ["snapshot-000003.0kimg.pt", "snapshot-000004.0kimg.pt"]
     payload = load_checkpoint(tmp_path / "latest.pt")
     assert payload["value"].item() == 4.0 and payload["format_version"] == checkpoint.FORMAT_VERSION
-    assert "torch" in payload["rng"]
+    assert set(payload) == {"value", "format_version"}  # nothing added: no RNG state (training draws are seeded)
     assert not list(tmp_path.glob("*.tmp"))
 
 
