@@ -1,0 +1,62 @@
+"""What rank 0 records while a run trains, in its run directory.
+
+Per tick: the status line (log.txt and the console), one row of `stats.jsonl` and TensorBoard
+scalars (`Loss/*`, `Schedule/*`, `Progress/*`, `Resources/*`, at the global image count).
+Per metric tick: one log line, one row per metric in `metrics.jsonl` and `Metrics/NAME`.
+A resumed run appends to both files (see docs/TRAINING.md for how to read them).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+from torch.utils.tensorboard import SummaryWriter
+
+from alae.json_lines import append_json_line
+from alae.tick_report import TickReport
+from alae.training_metrics import MetricResult
+
+log = logging.getLogger("alae")
+
+STATS_FILE = "stats.jsonl"
+METRICS_FILE = "metrics.jsonl"
+
+
+class TrainingRecords:
+    """Rank 0's writer of a run's per-tick records; `writer` is the run's TensorBoard writer."""
+
+    def __init__(self, run_dir: Path):
+        self.writer = SummaryWriter(str(run_dir / "tb"))
+        self.stats_path = run_dir / STATS_FILE
+        self.metrics_path = run_dir / METRICS_FILE
+
+    def tick(self, report: TickReport) -> None:
+        log.info(report.status_line())
+        append_json_line(self.stats_path, report.row())
+        scalars = {**{f"Loss/{name}": value for name, value in report.stats.items()},
+                   "Schedule/lod": report.phase.lod, "Schedule/alpha": report.phase.alpha,
+                   "Schedule/lr": report.phase.lr, "Schedule/batch": report.phase.batch,
+                   "Progress/kimg": report.kimg, "Progress/img_per_s": report.img_per_s,
+                   "Progress/sec_per_kimg": report.sec_per_kimg, "Progress/maintenance_s": report.maintenance_s}
+        if report.peak_gpu_gib is not None:
+            scalars["Resources/peak_gpu_mem_gib"] = report.peak_gpu_gib
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, report.images_seen)
+        self.writer.flush()
+
+    def metrics(self, results: list[MetricResult], report: TickReport) -> None:
+        """The metrics computed at the tick of `report`."""
+        for r in results:
+            self.writer.add_scalar(f"Metrics/{r.name}", r.value, report.images_seen)
+            append_json_line(self.metrics_path, {
+                "metric": r.name, "value": r.value if math.isfinite(r.value) else None,  # JSON has no NaN
+                "tick": report.tick, "kimg": report.kimg, "images_seen": report.images_seen,
+                "lod": report.phase.lod, "alpha": report.phase.alpha, "seconds": r.seconds, "timestamp": time.time()})
+        self.writer.flush()
+        log.info(f"metrics at kimg {report.kimg:.3f}: " + "  ".join(f"{r.name} {r.value:.4g} ({r.seconds:.1f} s)"
+                                                                     for r in results))
+
+    def close(self) -> None:
+        self.writer.close()
