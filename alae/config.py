@@ -8,13 +8,14 @@ original ALAE code (podgorskiy/ALAE, configs/ffhq.yaml) say so beside them.
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import yaml
+
+from alae.lods import num_lods
 
 
 class ConfigError(ValueError):
@@ -41,7 +42,7 @@ class ModelConfig:
 
     @property
     def num_lods(self) -> int:
-        return int(math.log2(self.resolution)) - 1
+        return num_lods(self.resolution)
 
     @property
     def num_style_layers(self) -> int:
@@ -84,11 +85,13 @@ class DataConfig:
 
 @dataclass
 class LogConfig:
-    """What the run directory receives and how often."""
+    """What the run directory receives and how often; every interval is checked at tick ends."""
 
-    kimg_per_checkpoint: float = 100.0
+    kimg_per_tick: float = 4.0  # StyleGAN2-ADA; each tick: a status line, a stats.jsonl row, TensorBoard points
     kimg_per_sample: float = 50.0
-    kimg_per_tb: float = 1.0
+    kimg_per_checkpoint: float = 100.0
+    metrics: list[str] = field(default_factory=list)  # on the EMA networks while training; StyleGAN2-ADA: fid50k_full
+    kimg_per_metrics: float = 0.0  # 0 = with every checkpoint (StyleGAN2-ADA evaluates each network snapshot)
     grid_size: int = 8  # samples grid is grid_size × grid_size; reconstructions use grid_size held-out images
     keep_checkpoints: int = 3
 
@@ -153,9 +156,32 @@ def to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 
 
+# Keys renamed since configs were first saved, so that old run directories and checkpoints load:
+# (section, old name) → new name.
+RENAMED_KEYS = {
+    ("log", "kimg_per_tb"): "kimg_per_tick",  # TensorBoard scalars every N kimg became all records once per tick
+}
+
+
+def _rename_old_keys(data: dict) -> dict:
+    """A copy of `data` with the RENAMED_KEYS under their current names."""
+    if not isinstance(data, dict):
+        return data
+    for (section, old), new in RENAMED_KEYS.items():
+        node = data.get(section)
+        if isinstance(node, dict) and old in node:
+            if new in node:
+                raise ConfigError(f"{section}.{old} is the old name of {section}.{new}; give only {section}.{new}")
+            node = dict(node)
+            node[new] = node.pop(old)
+            data = {**data, section: node}
+    return data
+
+
 def from_dict(data: dict) -> Config:
-    """Build and validate a Config from nested dicts (missing keys take the defaults)."""
-    cfg = _build(Config, data, "")
+    """Build and validate a Config from nested dicts (missing keys take the defaults; old key
+    names in RENAMED_KEYS are read under their new names)."""
+    cfg = _build(Config, _rename_old_keys(data), "")
     validate(cfg)
     return cfg
 
@@ -211,8 +237,12 @@ def validate(cfg: Config) -> None:
     _require(d.holdout >= 1, "data.holdout", "must be >= 1 (held-out images feed the reconstruction grids)")
     _require(d.workers >= 0, "data.workers", "must be >= 0")
 
-    for name in ("kimg_per_checkpoint", "kimg_per_sample", "kimg_per_tb"):
+    for name in ("kimg_per_tick", "kimg_per_sample", "kimg_per_checkpoint"):
         _require(getattr(log, name) > 0, f"log.{name}", "must be positive")
+    _require(log.kimg_per_metrics >= 0, "log.kimg_per_metrics", "must be >= 0 (0 = with every checkpoint)")
+    _require(all(log.metrics), "log.metrics", "metric names must not be empty")
+    repeated = sorted({name for name in log.metrics if log.metrics.count(name) > 1})
+    _require(not repeated, "log.metrics", f"lists {', '.join(repeated)} more than once")
     _require(log.grid_size >= 1, "log.grid_size", "must be >= 1")
     _require(log.keep_checkpoints >= 1, "log.keep_checkpoints", "must be >= 1")
 

@@ -1,7 +1,7 @@
 """Config loading: built-ins resolve by name, overrides apply, bad input names the field."""
 import pytest
 
-from alae.config import ConfigError, builtin_config_names, check_world_size, load_config
+from alae.config import ConfigError, LogConfig, builtin_config_names, check_world_size, from_dict, load_config, save_config
 
 
 def test_builtin_configs_load_and_validate():
@@ -44,6 +44,11 @@ def test_unknown_key_lists_valid_keys():
     ("data.mirror=3", "data.mirror"),
     ("train.style_mixing_prob=1.5", "train.style_mixing_prob"),
     ("data.holdout=0", "data.holdout"),
+    ("log.kimg_per_tick=0", "log.kimg_per_tick"),
+    ("log.kimg_per_metrics=-1", "log.kimg_per_metrics"),
+    ("log.metrics=mse_rec", "log.metrics"),
+    ("log.metrics=[mse_rec, mse_rec]", "log.metrics"),
+    ("log.metrics=['']", "log.metrics"),
 ])
 def test_bad_values_name_the_field(override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -69,3 +74,22 @@ def test_world_size_must_divide_every_batch():
     cfg.train.batch_gpu = 3
     with pytest.raises(ConfigError, match="train.batch_gpu = 3"):
         check_world_size(cfg, 8)
+
+
+def test_log_defaults_follow_stylegan2_ada():
+    log = LogConfig()
+    assert log.kimg_per_tick == 4.0  # StyleGAN2-ADA's kimg_per_tick
+    assert log.metrics == [] and log.kimg_per_metrics == 0.0  # 0: metrics with every checkpoint
+
+
+def test_configs_saved_with_the_old_kimg_per_tb_still_load(tmp_path):
+    """Run directories and checkpoints written before log.kimg_per_tb became log.kimg_per_tick."""
+    assert from_dict({"log": {"kimg_per_tb": 0.5}}).log.kimg_per_tick == 0.5
+    cfg = load_config("demo")
+    saved = tmp_path / "config.yaml"
+    save_config(cfg, saved)
+    saved.write_text(saved.read_text().replace("kimg_per_tick:", "kimg_per_tb:"))
+    assert "kimg_per_tb" in saved.read_text()
+    assert load_config(str(saved)) == cfg
+    with pytest.raises(ConfigError, match="log.kimg_per_tb is the old name of log.kimg_per_tick"):
+        load_config("demo", ["log.kimg_per_tb=1"])  # demo.yaml already sets kimg_per_tick

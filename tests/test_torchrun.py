@@ -5,6 +5,7 @@ Every test launches `python -m torch.distributed.run` (= `torchrun`) with the in
 pytest, a free port for the c10d rendezvous and OMP_NUM_THREADS=1 for the children. Each launch
 costs ~10 s of process start-up on 2 cores; the training itself is a tiny 8×8 model.
 """
+import json
 import os
 import re
 import signal
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 TINY = ["model.resolution=8", "model.channels=[16, 8]", "model.latent_dim=16", "model.mapping_layers=2",
         "train.batch_per_lod=[8, 8]", "train.lr_per_lod=[0.002, 0.003]", "train.kimg_fade=0.016",
         "train.kimg_stable=0.032", "data.holdout=4", "data.workers=0", "log.grid_size=2",
-        "log.kimg_per_checkpoint=1", "log.kimg_per_sample=1", "log.kimg_per_tb=0.016"]
+        "log.kimg_per_checkpoint=1", "log.kimg_per_sample=1", "log.kimg_per_tick=0.016"]
 LAUNCH_TIMEOUT_S = 180  # a hung job fails the test instead of stalling CI
 
 
@@ -96,7 +97,8 @@ def test_two_process_run_writes_one_run_directory_and_resumes_on_one_process(tmp
     assert proc.returncode == 0, output(proc)
 
     # One run directory, written by rank 0 alone.
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.yaml", "log.txt", "samples", "tb"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.yaml", "log.txt", "samples", "stats.jsonl",
+                                                      "tb"]
     log = (out / "log.txt").read_text()
     headers = [line for line in log.splitlines() if " run " in line and "world size" in line]
     assert len(headers) == 1 and "world size 2 on cpu" in headers[0], log
@@ -104,6 +106,10 @@ def test_two_process_run_writes_one_run_directory_and_resumes_on_one_process(tmp
     assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1  # one SummaryWriter, not one per rank
     assert list((out / "samples").glob("samples-*.png")) and list((out / "samples").glob("reconstructions-*.png"))
     assert proc.stdout.count("done: ") == 1, output(proc)  # only rank 0 logs to the console
+    # Ticks of 16 images: one row each (rank 0's alone), the last one when training stops at 104.
+    rows = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert [r["images_seen"] for r in rows] == [16, 32, 48, 64, 80, 96, 104], rows
+    assert len(re.findall(r"\d tick \d+  kimg ", log)) == len(rows)
 
     # 0.1 kimg = 100 images, rounded up to whole global batches of 8: 13 steps, 104 images.
     first = load_checkpoint(out / "checkpoints" / "latest.pt")
