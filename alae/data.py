@@ -105,7 +105,10 @@ def resolve_data_path(cfg: Config, override: str | None) -> Path:
 
 
 def open_images(path: Path, resolution: int):
-    return datasets.LMDBDataset(path, resolution, mirror=False)
+    """The database at one resolution, unflipped: training flips come from the sampler (per epoch
+    and index, `data.mirror`), never from LMDBDataset's own `mirror`, which draws from torch's
+    global RNG and would not repeat on resume."""
+    return datasets.LMDBDataset(path, resolution)
 
 
 def make_loader(path: Path, resolution: int, num_train: int, global_batch: int, rank: int, world_size: int,

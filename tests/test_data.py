@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from alae.config import ConfigError
-from alae.data import DataPosition, MirroredImages, ShardSampler
+from alae.data import DataPosition, MirroredImages, ShardSampler, epoch_order, make_loader, open_images
+from alae.datasets import build_database
 
 
 def take(sampler, n):
@@ -59,3 +60,19 @@ def test_mirrored_images_flips_width():
 def test_batch_larger_than_training_set_is_a_config_error():
     with pytest.raises(ConfigError, match="larger than the training set"):
         ShardSampler(10, 16, 0, 1, seed=0, start=DataPosition(), mirror=False)
+
+
+def test_the_loader_flips_exactly_the_images_the_epoch_order_marks(tmp_path):
+    """data.mirror reaches the pixels: with it, the images whose flip bit is set come mirrored."""
+    db = tmp_path / "db"
+    build_database("lfw", db, max_resolution=8, workers=0)
+    images, num_train, batch, seed = open_images(db, 8), 90, 16, 3
+    order, flips = epoch_order(seed, 0, num_train)
+    first = order[:batch].tolist()
+    assert 0 < sum(bool(flips[i]) for i in first) < batch
+
+    def first_batch(mirror):
+        return next(iter(make_loader(db, 8, num_train, batch, 0, 1, seed, DataPosition(), mirror, workers=0)))
+
+    assert torch.equal(first_batch(True), torch.stack([images[i].flip(-1) if flips[i] else images[i] for i in first]))
+    assert torch.equal(first_batch(False), torch.stack([images[i] for i in first]))
