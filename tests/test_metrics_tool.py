@@ -46,8 +46,8 @@ def test_metrics_jsonl_holds_one_line_per_metric(tiny_model, lfw16, stand_ins, t
     assert [line.split()[1] for line in out[:4]] == names.split(",") and len(out) == 5
     assert out[0].startswith(f"alae-metrics: mse_rec {mse['value']:.6g} (20 reconstructed; ")
     assert out[4] == f"alae-metrics: -> {tmp_path / 'run' / 'metrics.jsonl'}"
-    assert run(tiny_model, "--data", lfw16, "--metrics", "mse_rec", "--out", tmp_path / "run") == 0  # appends
-    assert [r["metric"] for r in records(tmp_path / "run" / "metrics.jsonl")] == [*names.split(","), "mse_rec"]
+    assert run(tiny_model, "--data", lfw16, "--metrics", "mse_rec", "--holdout", 5, "--out", tmp_path / "run") == 0
+    assert [r["metric"] for r in records(tmp_path / "run" / "metrics.jsonl")] == [*names.split(","), "mse_rec"]  # appended
 
 
 def test_results_go_to_the_models_run_directory_or_are_only_printed(tiny_model, lfw16, tmp_path, capsys):
@@ -56,14 +56,15 @@ def test_results_go_to_the_models_run_directory_or_are_only_printed(tiny_model, 
     (run_dir / "config.yaml").write_text("name: tiny\n")
     shutil.copy(tiny_model, run_dir / "checkpoints" / "latest.pt")
     shutil.copy(tiny_model, run_dir / "checkpoints" / "snapshot-0000002.0kimg.pt")
-    assert run(run_dir, "--data", lfw16, "--metrics", "mse_rec") == 0
-    assert run(run_dir / "checkpoints" / "snapshot-0000002.0kimg.pt", "--data", lfw16, "--metrics", "mse_rec") == 0
+    assert run(run_dir, "--data", lfw16, "--metrics", "mse_rec", "--holdout", 5) == 0
+    assert run(run_dir / "checkpoints" / "snapshot-0000002.0kimg.pt", "--data", lfw16, "--metrics", "mse_rec",
+               "--holdout", 5) == 0
     lines = records(run_dir / "metrics.jsonl")
     assert [r["model"] for r in lines] == [str(run_dir / "checkpoints" / n) for n in
                                            ("latest.pt", "snapshot-0000002.0kimg.pt")]
     assert lines[0]["value"] == pytest.approx(lines[1]["value"], rel=1e-9)
     capsys.readouterr()
-    assert run(tiny_model, "--data", lfw16, "--metrics", "mse_rec") == 0
+    assert run(tiny_model, "--data", lfw16, "--metrics", "mse_rec", "--holdout", 5) == 0
     assert "results not recorded (pass --out RUN" in capsys.readouterr().out
     assert not (tiny_model.parent / "metrics.jsonl").exists()
 

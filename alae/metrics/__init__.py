@@ -42,6 +42,7 @@ import torch
 
 from alae.distributed import Context
 from alae.local_files import INCEPTION, LPIPS
+from alae.lpips import MIN_SIZE as LPIPS_MIN_SIDE
 from alae.metrics import generation, ppl, reconstruction
 from alae.metrics.errors import MetricError
 from alae.metrics.evaluation import Evaluation
@@ -71,16 +72,22 @@ class MetricFamily:
     default_count: int | None = None
     real_features: bool = False
 
-    def match(self, name: str) -> int | None | bool:
-        """The image count a name of this form asks for (default_count without {N}), or False."""
+    def parse(self, name: str) -> "ParsedMetric | None":
+        """`name` with its image count (N·1000, or default_count for forms without {N}) if it has this form."""
         pattern = re.escape(self.form).replace(re.escape("{N}"), r"([1-9][0-9]*)")
         found = re.fullmatch(pattern, name)
         if found is None:
-            return False
-        return int(found.group(1)) * 1000 if found.groups() else self.default_count
+            return None
+        return ParsedMetric(name, self, int(found.group(1)) * 1000 if found.groups() else self.default_count)
 
 
-LPIPS_MIN_SIDE = 16  # VGG16's four max pools (alae.lpips.MIN_SIZE)
+@dataclass(frozen=True)
+class ParsedMetric:
+    name: str
+    family: MetricFamily
+    count: int | None
+
+
 _INCEPTION, _LPIPS = ("inception",), ("lpips",)
 _PPL = dict(weights=_LPIPS, min_resolution=2 * LPIPS_MIN_SIDE)  # the face crop halves the side
 
@@ -101,13 +108,6 @@ FAMILIES: tuple[MetricFamily, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class ParsedMetric:
-    name: str
-    family: MetricFamily
-    count: int | None
-
-
 def parse_metric_names(names: Sequence[str] | str) -> list[ParsedMetric]:
     """Names (a list, or one comma-separated string) → their families and counts, duplicates
     dropped; MetricError naming the first unknown name and listing the valid forms."""
@@ -119,13 +119,10 @@ def parse_metric_names(names: Sequence[str] | str) -> list[ParsedMetric]:
         raise MetricError(f"no metrics given; valid forms: {forms} (N in thousands, e.g. fid50k_full)")
     parsed = []
     for name in names:
-        for family in FAMILIES:
-            count = family.match(name)
-            if count is not False:
-                parsed.append(ParsedMetric(name, family, count))
-                break
-        else:
+        match = next((m for family in FAMILIES if (m := family.parse(name)) is not None), None)
+        if match is None:
             raise MetricError(f"unknown metric {name!r}; valid forms: {forms} (N in thousands, e.g. fid50k_full)")
+        parsed.append(match)
     return parsed
 
 
@@ -180,6 +177,8 @@ def compute_metrics(names: Sequence[str] | str, model: ALAE, data: str | Path, *
         raise MetricError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     ctx = ctx or single_process(model.w_avg.device)
     lod = model.num_lods - 1 if lod is None else lod
+    if not 0 <= lod < model.num_lods:
+        raise MetricError(f"lod {lod} is outside the model's 0 … {model.num_lods - 1}")
     needs = {w for m in metrics for w in m.family.weights}
     ev = Evaluation(model, Path(data), lod, alpha, ctx, holdout=holdout, seed=seed, batch=batch, mixing=mixing,
                     mode=mode, inception_path=_inception_path(inception, download, ctx) if "inception" in needs else None,
