@@ -108,3 +108,12 @@ def test_cuda_without_a_gpu_is_one_line_error(tiny_model, lfw16, capsys):
 def test_python_dash_m_runs_the_tool():
     done = subprocess.run([sys.executable, "-m", "alae.tools.metrics", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--inception" in done.stdout and "legacy_tensorflow" in done.stdout
+
+
+def test_unusable_weights_fail_before_any_metric_runs(tiny_model, lfw16, stand_ins, tmp_path, capsys, metrics_cache):
+    (tmp_path / "vgg16.pt").write_bytes(b"not weights")
+    assert run(tiny_model, "--data", lfw16, "--metrics", "fid_rec1k,lpips_rec1k", "--inception", stand_ins[0],
+               "--lpips", tmp_path / "vgg16.pt", "--out", tmp_path / "run") == 1
+    captured = capsys.readouterr()
+    assert "vgg16.pt: neither a TorchScript archive" in captured.err and captured.err.count("\n") == 1
+    assert not list((metrics_cache / "metrics").glob("real-*.npz"))  # fid_rec1k did not start

@@ -184,6 +184,10 @@ def compute_metrics(names: Sequence[str] | str, model: ALAE, data: str | Path, *
                     mode=mode, inception_path=_inception_path(inception, download, ctx) if "inception" in needs else None,
                     lpips_path=_lpips_path(lpips) if "lpips" in needs else None, workers=workers,
                     show_progress=progress, keep_real_features=any(m.family.real_features for m in metrics))
+    if "inception" in needs:
+        ev.inception()  # a file that is not Inception fails here, before any image is made
+    if "lpips" in needs:
+        ev.lpips()
     common = {"model": None if model_path is None else str(model_path), "kimg": kimg, "resolution": ev.resolution,
               "lod": lod, "alpha": alpha, "seed": seed, "world_size": ctx.world_size}
     results = []
