@@ -1,7 +1,8 @@
 """Config loading: built-ins resolve by name, overrides apply, bad input names the field."""
 import pytest
 
-from alae.config import ConfigError, LogConfig, builtin_config_names, check_world_size, from_dict, load_config, save_config
+from alae.config import (ConfigError, LogConfig, builtin_config_names, check_world_size, from_dict, load_config,
+                         save_config)
 
 
 def test_builtin_configs_load_and_validate():
