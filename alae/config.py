@@ -36,7 +36,7 @@ class ModelConfig:
     discriminator_outputs: int = 1024  # original emits 2·latent outputs and reads column outputs//2; 1 is the clean variant
     discriminator_activation: str = "linear"  # original: no activation between D's layers; "lrelu" adds LeakyReLU 0.2
     discriminator_lr_mul: float = 0.1  # original D
-    fused_scale_resolution: int = 128  # original: fused stride-2 (transposed) convs from 128 px up
+    fused_scale_resolution: int = 128  # original: G stores its upsampling convs transposed from 128 px up (the same function)
     to_rgb_gain: float = 0.03  # original ToRGB gain
     encoder_std_eps: float = 1e-8  # E's style std is sqrt(var + eps); original 0 (R1's double backward needs > 0 on constant channels)
 
@@ -47,6 +47,11 @@ class ModelConfig:
     @property
     def num_style_layers(self) -> int:
         return 2 * self.num_lods
+
+
+MIXING_MODES = ("per_sample", "per_batch")
+W_AVG_UPDATES = ("once", "every_step")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -66,6 +71,13 @@ class TrainConfig:
     r1_gamma: float = 10.0  # original
     r1_interval: int = 1  # original applies R1 every D step; >1 = lazy R1 (scaled by the interval)
     style_mixing_prob: float = 0.9  # original
+    # per_sample: each sample mixes with style_mixing_prob at a crossover in [1, layers); per_batch:
+    # the original's one draw per batch with cutoff randint(1, layers) inclusive (effective rate
+    # prob·(1 − 1/layers)). docs/TRAINING.md, "Differences from the original code".
+    style_mixing: str = "per_sample"
+    first_noise: str = "per_sample"  # per_batch: the original's one 4x4 first noise map per batch (its constant has batch 1)
+    w_avg_updates: str = "once"  # once: after the generator step; every_step: the original's one per generate call (3)
+    precision: str = "fp32"  # fp32 (original) | bf16: G's and E's convolutions and linears under bf16 autocast
     latent_step_updates_mapping: bool = True  # original steps F and G in the latent step; paper: G only (with E)
     ema_halflife_kimg: float = 10.0  # original
     w_avg_beta: float = 0.995  # original dlatent_avg_beta
@@ -229,6 +241,10 @@ def validate(cfg: Config) -> None:
     _require(t.r1_gamma >= 0, "train.r1_gamma", "must be >= 0")
     _require(t.r1_interval >= 1, "train.r1_interval", "must be >= 1")
     _require(0 <= t.style_mixing_prob <= 1, "train.style_mixing_prob", "must be in [0, 1]")
+    for name, allowed in (("style_mixing", MIXING_MODES), ("first_noise", MIXING_MODES),
+                          ("w_avg_updates", W_AVG_UPDATES), ("precision", PRECISIONS)):
+        _require(getattr(t, name) in allowed, f"train.{name}",
+                 f"must be one of {', '.join(allowed)}, got {getattr(t, name)!r}")
     _require(t.ema_halflife_kimg >= 0, "train.ema_halflife_kimg", "must be >= 0")
     _require(0 <= t.w_avg_beta < 1, "train.w_avg_beta", "must be in [0, 1)")
     _require(0 <= t.truncation_psi <= 1, "train.truncation_psi", "must be in [0, 1]")

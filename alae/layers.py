@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alae.kernels import bias_act, filter2d, setup_filter
+from alae.kernels import build as kernel_build
 
 DEFAULT_GAIN = math.sqrt(2.0)  # original lreq default gain
 LRELU_SLOPE = 0.2  # original: F.leaky_relu(x, 0.2) everywhere
@@ -41,9 +42,36 @@ def downsample2x(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, 2)
 
 
+@functools.lru_cache(maxsize=None)
+def _blur_kernel(channels: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """[1,2,1]⊗[1,2,1]/16 as a depthwise conv weight [channels, 1, 3, 3]."""
+    taps = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64)
+    return (torch.outer(taps, taps) / 16).to(device=device, dtype=dtype).expand(channels, 1, 3, 3).contiguous()
+
+
+class _SelfAdjointBlur(torch.autograd.Function):
+    """The blur as a linear operator that is its own adjoint (a symmetric kernel with zero
+    padding), so its gradient is a blur of the incoming gradient and every derivative order is
+    one depthwise conv. Autograd's own double backward of a depthwise conv on the CPU also
+    computes a weight gradient channel by channel, which nobody needs here."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, _blur_kernel(x.shape[1], x.dtype, x.device), padding=1, groups=x.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return _SelfAdjointBlur.apply(grad)
+
+
 def blur(x: torch.Tensor) -> torch.Tensor:
-    """[1,2,1]⊗[1,2,1]/16 low-pass filter with zero padding; shape kept (original `Blur`)."""
-    return filter2d(x, _blur_filter(x.device))
+    """[1,2,1]⊗[1,2,1]/16 low-pass filter with zero padding; shape kept (original `Blur`).
+
+    The fused upfirdn2d kernel where the kernels run (CUDA), else `_SelfAdjointBlur`.
+    """
+    if kernel_build.resolve_impl("auto", x, op="upfirdn2d") == "cuda":
+        return filter2d(x, _blur_filter(x.device))
+    return _SelfAdjointBlur.apply(x)
 
 
 def bias_lrelu(x: torch.Tensor, b: torch.Tensor | None, slope: float = LRELU_SLOPE) -> torch.Tensor:

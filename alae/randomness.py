@@ -32,10 +32,20 @@ def global_normal(shape: tuple[int, ...], rows: slice, *parts: int | str) -> tor
     return torch.randn(shape, generator=generator(*parts))[rows]
 
 
-def crossover_layers(global_batch: int, rows: slice, num_active: int, prob: float, *parts: int | str) -> torch.Tensor:
+def crossover_layers(global_batch: int, rows: slice, num_active: int, prob: float, *parts: int | str,
+                     per_batch: bool = False) -> torch.Tensor:
     """Style-mixing crossover per sample: a layer in [1, num_active) with probability `prob`, else
-    `num_active` (no mixing). Returns the `rows` slice as int64 [len(rows)]."""
+    `num_active` (no mixing). Returns the `rows` slice as int64 [len(rows)].
+
+    per_batch: the original code's rule instead: one draw for the whole batch, mixing with
+    probability `prob` at a cutoff randint(1, num_active) inclusive, where the cutoff
+    num_active mixes nothing (an effective rate of prob·(1 − 1/num_active)).
+    """
     g = generator(*parts)
+    if per_batch:
+        mix = bool(torch.rand(1, generator=g) < prob) and num_active >= 2
+        cut = int(torch.randint(1, num_active + 1, (1,), generator=g))
+        return torch.full((global_batch,), cut if mix else num_active, dtype=torch.int64)[rows]
     mix = torch.rand(global_batch, generator=g) < prob
     cut = torch.randint(1, max(num_active, 2), (global_batch,), generator=g)
     if num_active < 2:

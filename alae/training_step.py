@@ -19,6 +19,9 @@ from alae.model import ALAE
 from alae.schedule import Phase
 
 
+COMPUTE_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # train.precision → ALAE.compute_dtype
+
+
 def make_optimizers(model: ALAE, cfg: Config) -> dict[str, torch.optim.Adam]:
     """Two Adams as in the original code: one for E and D, one for F and G (equalized lr → plain Adam)."""
     t = cfg.train
@@ -58,6 +61,7 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
     never read on the host here): the loop sums them over a tick and reduces them once.
     """
     t = cfg.train
+    model.compute_dtype = COMPUTE_DTYPES[t.precision]
     seed, lod, alpha = t.seed, phase.lod, phase.alpha
     local = reals_u8.shape[0]
     first = ctx.rank * local  # global index of this rank's first sample
@@ -73,13 +77,28 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
     def draws(purpose: str):
         z1 = randomness.global_normal(shape, rows, seed, step, purpose, "z1").to(ctx.device)
         z2 = randomness.global_normal(shape, rows, seed, step, purpose, "z2").to(ctx.device)
-        cross = randomness.crossover_layers(phase.batch, rows, num_active, t.style_mixing_prob,
-                                            seed, step, purpose, "mix").to(ctx.device)
+        cross = randomness.crossover_layers(phase.batch, rows, num_active, t.style_mixing_prob, seed, step, purpose,
+                                            "mix", per_batch=t.style_mixing == "per_batch").to(ctx.device)
         return z1, z2, cross
 
     def noise(purpose: str, s: int, e: int):
-        return randomness.per_sample_noise(noise_shapes, range(first + s, first + e), ctx.device,
+        maps = randomness.per_sample_noise(noise_shapes, range(first + s, first + e), ctx.device,
                                            seed, step, purpose, "noise")
+        if t.first_noise == "per_batch":  # the original's: its 4x4 constant has batch 1 at the first noise
+            shared = randomness.global_normal((1, *noise_shapes[0]), slice(None), seed, step, purpose, "noise0")
+            maps[0] = shared.to(ctx.device).expand(e - s, -1, -1, -1)
+        return maps
+
+    w_sum = torch.zeros(cfg.model.latent_dim, device=ctx.device)
+
+    def update_w_avg():
+        """Move w_avg toward the global batch mean of the w summed into w_sum since the last update."""
+        w_mean = w_sum / local
+        distributed.all_reduce_mean_([w_mean], ctx.world_size)
+        model.update_w_avg(w_mean[None], t.w_avg_beta)
+        w_sum.zero_()
+
+    every_step = t.w_avg_updates == "every_step"  # the original's: one update per generate call
 
     stats: dict[str, torch.Tensor] = {}
 
@@ -95,19 +114,23 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
     z1, z2, cross = draws("d")
     for s, e in chunks:
         with torch.no_grad():
-            styles = model.crossover_styles(model.map(z1[s:e]), model.map(z2[s:e]), cross[s:e], lod)
+            w1 = model.map(z1[s:e])
+            w_sum += w1.sum(0)
+            styles = model.crossover_styles(w1, model.map(z2[s:e]), cross[s:e], lod)
             fakes = model.generate(styles, lod, alpha, noise=noise("d", s, e))
         loss, new = discriminator_loss(model, reals[s:e], fakes, lod, alpha, r1_weight)
         (loss * (e - s) / local).backward()
         accumulate(new, (e - s) / local)
     optimizer_step(opt, ctx.world_size)
+    if every_step:
+        update_w_avg()
+    w_sum.zero_()
 
     # 2. Generator step: F and G learn to make images D (through E) calls real.
     set_trainable(model, F=True, G=True, E=False, D=False)
     opt = optimizers["mapping_generator"]
     opt.zero_grad(set_to_none=True)
     z1, z2, cross = draws("g")
-    w_sum = torch.zeros(cfg.model.latent_dim, device=ctx.device)
     for s, e in chunks:
         w1 = model.map(z1[s:e])
         w_sum += w1.detach().sum(0)
@@ -116,9 +139,7 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
         (loss * (e - s) / local).backward()
         accumulate(new, (e - s) / local)
     optimizer_step(opt, ctx.world_size)
-    w_mean = w_sum / local
-    distributed.all_reduce_mean_([w_mean], ctx.world_size)
-    model.update_w_avg(w_mean[None], t.w_avg_beta)
+    update_w_avg()
 
     # 3. Latent reconstruction step: E(G(w)) ≈ w. The original code also steps F here (option).
     set_trainable(model, F=t.latent_step_updates_mapping, G=True, E=True, D=False)
@@ -126,10 +147,14 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
         opt.zero_grad(set_to_none=True)
     z1 = randomness.global_normal(shape, rows, seed, step, "latent", "z1").to(ctx.device)
     for s, e in chunks:
-        loss, new = latent_loss(model, model.map(z1[s:e]), lod, alpha, noise("latent", s, e))
+        w = model.map(z1[s:e])
+        w_sum += w.detach().sum(0)
+        loss, new = latent_loss(model, w, lod, alpha, noise("latent", s, e))
         (loss * (e - s) / local).backward()
         accumulate(new, (e - s) / local)
     for opt in optimizers.values():
         optimizer_step(opt, ctx.world_size)
+    if every_step:
+        update_w_avg()
 
     return stats

@@ -32,6 +32,19 @@ def test_crossover_layers_respect_probability_and_range():
     assert torch.all(randomness.crossover_layers(50, slice(None), 1, 1.0, 0, "m") == 1)  # nothing to mix at 1 layer
 
 
+def test_per_batch_crossover_is_one_draw_for_the_batch_at_the_original_rate():
+    """The original's rule: with probability p one cutoff randint(1, L) inclusive for all samples;
+    cutoff L mixes nothing, so the batch mixes with probability p·(1 − 1/L) (closed form)."""
+    active, p, steps = 6, 0.9, 4000
+    draws = [randomness.crossover_layers(8, slice(None), active, p, 0, step, "m", per_batch=True) for step in range(steps)]
+    assert all(torch.all(d == d[0]) for d in draws)  # one decision per batch
+    cuts = torch.stack([d[0] for d in draws])
+    assert cuts.min() >= 1 and cuts.max() == active and len(set(cuts.tolist())) == active
+    assert abs((cuts < active).float().mean().item() - p * (1 - 1 / active)) < 0.02
+    halves = randomness.crossover_layers(8, slice(4, 8), active, p, 0, 3, "m", per_batch=True)
+    assert torch.equal(halves, draws[3][4:])  # the same on every rank
+
+
 def test_derive_seed_is_stable_and_distinct():
     assert randomness.derive_seed(1, "a", 2) == randomness.derive_seed(1, "a", 2)
     assert len({randomness.derive_seed(1, "a", i) for i in range(100)}) == 100
