@@ -18,6 +18,7 @@ import torch
 from alae.cli import ToolError, parse_int_ranges, warn
 from alae.image_inputs import gather_images
 from alae.inversion import invert_batches
+from alae.lods import resolution_of
 from alae.sampling import latents_for_seeds
 
 SEED_TOKEN = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
@@ -52,7 +53,7 @@ def resolve_endpoints(tokens: list[str], model, args, holdout: int, landmarker, 
                     styles = model.truncate(styles, args.psi, args.cutoff)
             endpoints += [Endpoint(f"seed {s}", styles[i].contiguous(), s) for i, s in enumerate(seeds)]
             continue
-        refs = gather_images([token], model.resolution(lod), holdout, args.lmdb_split)
+        refs = gather_images([token], resolution_of(lod), holdout, args.lmdb_split)
         found = 0
         for batch in invert_batches(model, refs, args.batch, landmarker, settings, args.noise, device,
                                     first_key=next_key):

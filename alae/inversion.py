@@ -19,6 +19,7 @@ import torch
 
 from alae.datasets import to_model_range
 from alae.image_inputs import ImageRef, load_images
+from alae.lods import resolution_of
 from alae.projection import RefineSettings, refine_wplus
 from alae.sampling import noise_inputs
 
@@ -54,7 +55,7 @@ def invert_batches(model, refs: list[ImageRef], batch_size: int, landmarker, set
     docstring); `on_step(step, losses)` follows refinement; keys count from `first_key`.
     Batches with no readable image yield only their skipped entries (names empty)."""
     lod = model.num_lods - 1
-    resolution = model.resolution(lod)
+    resolution = resolution_of(lod)
     count = first_key
     for first in range(0, len(refs), batch_size):
         loaded = load_images(refs[first:first + batch_size], resolution, landmarker)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from alae.config import ModelConfig
-from alae.networks import Discriminator, Encoder, Generator, MappingNetwork, resolution_of
+from alae.networks import Discriminator, Encoder, Generator, MappingNetwork
 
 
 class ALAE(nn.Module):
@@ -31,11 +31,6 @@ class ALAE(nn.Module):
         # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
         # and linears under bf16 autocast; their statistics, outputs, F, D and all state stay float32.
         self.compute_dtype: torch.dtype | None = None
-
-    @staticmethod
-    def resolution(lod: int) -> int:
-        """Image side length at `lod`: 4·2^lod."""
-        return resolution_of(lod)
 
     def map(self, z: torch.Tensor) -> torch.Tensor:
         """z [N, latent] → w [N, latent]."""

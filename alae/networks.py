@@ -29,16 +29,12 @@ from alae.layers import (
     pixel_norm,
     upsample2x,
 )
+from alae.lods import resolution_of
 
 ENCODER_NORM_EPS = 1e-5  # original E: nn.InstanceNorm2d default eps
 # The original applies LeakyReLU(0.2) twice to FromRGB's output (inside FromRGB and again in
 # EncoderDefault.encode); one LeakyReLU with slope 0.2² is the same function.
 FROM_RGB_SLOPE = LRELU_SLOPE**2
-
-
-def resolution_of(lod: int) -> int:
-    """Image side length at a level of detail: 4·2^lod."""
-    return 4 * 2**lod
 
 
 def _check_lod_alpha(lod: int, alpha: float, num_lods: int) -> None:

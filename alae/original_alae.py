@@ -25,6 +25,7 @@ import torch
 
 from alae.checkpoint import CheckpointError
 from alae.config import ModelConfig
+from alae.lods import resolution_of
 from alae.model import ALAE
 
 # Original network names (train_alae.py model_dict) for our F, G, E, D; EMA copies end in "_s".
@@ -118,7 +119,7 @@ def infer_model_config(generator: _TensorSource, encoder: _TensorSource, mapping
         raise ConversionError(f"the encoder's 4x4 block outputs {bottom_out} channels; this implementation's "
                               f"encoder needs the generator's 4x4 width {channels[0]} there")
     return ModelConfig(
-        resolution=4 * 2 ** (num_lods - 1),
+        resolution=resolution_of(num_lods - 1),
         channels=channels,
         image_channels=image_channels,
         latent_dim=latent_dim,

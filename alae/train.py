@@ -376,7 +376,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
             if checkpoints.reached(progress.images_seen) or done:
                 write_checkpoint()
             if lg.metrics and (metric_ticks.reached(progress.images_seen) or done):
-                results = snapshot_metrics(lg.metrics, ema, phase, held_out, ctx, t.seed)
+                results = snapshot_metrics(lg.metrics, ema, phase, data_path, cfg, ctx, progress.kimg)
                 if records is not None:
                     records.metrics(results, report)
             tick_start_time, tick_start_images = time.perf_counter(), progress.images_seen

@@ -8,20 +8,17 @@ A resumed run appends to both files (see docs/TRAINING.md for how to read them).
 from __future__ import annotations
 
 import logging
-import math
-import time
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
 from alae.json_lines import append_json_line
+from alae.metrics import RESULTS_FILE, MetricResult, append_result
 from alae.tick_report import TickReport
-from alae.training_metrics import MetricResult
 
 log = logging.getLogger("alae")
 
 STATS_FILE = "stats.jsonl"
-METRICS_FILE = "metrics.jsonl"
 
 
 class TrainingRecords:
@@ -30,7 +27,7 @@ class TrainingRecords:
     def __init__(self, run_dir: Path):
         self.writer = SummaryWriter(str(run_dir / "tb"))
         self.stats_path = run_dir / STATS_FILE
-        self.metrics_path = run_dir / METRICS_FILE
+        self.metrics_path = run_dir / RESULTS_FILE
 
     def tick(self, report: TickReport) -> None:
         log.info(report.status_line())
@@ -47,16 +44,14 @@ class TrainingRecords:
         self.writer.flush()
 
     def metrics(self, results: list[MetricResult], report: TickReport) -> None:
-        """The metrics computed at the tick of `report`."""
+        """The metrics computed at the tick of `report`: one metrics.jsonl line each (the
+        `alae.metrics` record plus the tick and images seen), TensorBoard, one log line."""
         for r in results:
-            self.writer.add_scalar(f"Metrics/{r.name}", r.value, report.images_seen)
-            append_json_line(self.metrics_path, {
-                "metric": r.name, "value": r.value if math.isfinite(r.value) else None,  # JSON has no NaN
-                "tick": report.tick, "kimg": report.kimg, "images_seen": report.images_seen,
-                "lod": report.phase.lod, "alpha": report.phase.alpha, "seconds": r.seconds, "timestamp": time.time()})
+            if r.value is not None:
+                self.writer.add_scalar(f"Metrics/{r.metric}", r.value, report.images_seen)
+            append_result(self.metrics_path, r, tick=report.tick, images_seen=report.images_seen)
         self.writer.flush()
-        log.info(f"metrics at kimg {report.kimg:.3f}: " + "  ".join(f"{r.name} {r.value:.4g} ({r.seconds:.1f} s)"
-                                                                     for r in results))
+        log.info(f"metrics at kimg {report.kimg:.3f}: " + "  ".join(r.summary() for r in results))
 
     def close(self) -> None:
         self.writer.close()

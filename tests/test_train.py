@@ -225,7 +225,8 @@ def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_im
     table = rows(tmp_path / "metrics.jsonl")
     assert [r["images_seen"] for r in table] == metric_images
     for r in table:
-        assert set(r) == {"metric", "value", "tick", "kimg", "images_seen", "lod", "alpha", "seconds", "timestamp"}
+        assert {"metric", "value", "tick", "kimg", "images_seen", "lod", "alpha", "seconds", "timestamp"} <= set(r)
+        assert r["images"] == {"reconstructed": 4}  # the run's held-out images
         assert r["metric"] == "mse_rec" and r["kimg"] == r["images_seen"] / 1000 and r["tick"] == r["images_seen"] // 16
     # The last value is the held-out reconstruction MSE of the final checkpoint's EMA networks,
     # at the schedule position of the last step (it started at 56 images: lod 1, alpha 0.5).
@@ -238,7 +239,7 @@ def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_im
     assert (table[-1]["lod"], table[-1]["alpha"]) == (last_step.lod, last_step.alpha) == (1, pytest.approx(0.5))
     expected = reconstruction_mse(ema, held_out, last_step, "cpu", cfg.train.seed)[0]
     assert table[-1]["value"] == pytest.approx(expected, rel=1e-6)
-    assert f"metrics at kimg 0.064: mse_rec {table[-1]['value']:.4g}" in (tmp_path / "log.txt").read_text()
+    assert f"metrics at kimg 0.064: mse_rec {table[-1]['value']:.6g}" in (tmp_path / "log.txt").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -247,10 +248,13 @@ def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_im
     (["--config", "demo", "train.r1_gama=1"], "valid keys at this level"),
     (["--config", "demo", "--resume", "/nonexistent/latest.pt"], "checkpoint not found"),
     (["--config", "demo", "--kimg", "-1"], "--kimg must be positive"),
-    (["--config", "demo", "log.metrics=[fid50k_full]"], "log.metrics: unknown metric 'fid50k_full'"),
+    (["--config", "demo", "log.metrics=[fid50k_fulll]"], "log.metrics: unknown metric 'fid50k_fulll'"),
+    (["--config", "demo", "log.metrics=[mse_rec, fid10k]"], "log.metrics: Inception (FID, KID) weights not found"),
     (["--config", "demo", "log.kimg_per_tick=0"], "log.kimg_per_tick: must be positive"),
 ])
-def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
+def test_bad_input_is_one_clear_line(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.delenv("ALAE_INCEPTION", raising=False)
+    monkeypatch.setattr("alae.local_files.CLEANFID_FOLDER", tmp_path / "no-clean-fid-download")
     assert train.main([*argv, "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

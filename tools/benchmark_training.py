@@ -17,6 +17,7 @@ import torch
 
 from alae import distributed
 from alae.config import check_world_size, load_config
+from alae.lods import resolution_of
 from alae.model import ALAE
 from alae.schedule import Phase
 from alae.training_step import make_optimizers, train_step
@@ -25,6 +26,15 @@ from alae.training_step import make_optimizers, train_step
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def training_state(cfg, device: torch.device):
+    """(model, EMA copy, optimizers) as a run starts them: the EMA copy stays resident, as in
+    training, so the memory figure counts it."""
+    torch.manual_seed(cfg.train.seed)
+    model = ALAE(cfg.model).to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    return model, ema, make_optimizers(model, cfg)
 
 
 def time_lod(model, optimizers, cfg, ctx, lod: int, batch: int, warmup: int, steps: int) -> dict:
@@ -64,10 +74,7 @@ def main(argv=None) -> None:
     cfg = load_config(args.config, args.overrides)
     check_world_size(cfg, args.world_size)
     ctx = distributed.init(args.device)
-    torch.manual_seed(cfg.train.seed)
-    model = ALAE(cfg.model).to(ctx.device)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)  # resident in training too (memory figure)
-    optimizers = make_optimizers(model, cfg)
+    model, ema, optimizers = training_state(cfg, ctx.device)
     name = torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else "CPU"
     print(f"{args.config} on {name}, torch {torch.__version__}, batch_gpu {cfg.train.batch_gpu or 'off'}, "
           f"share of {args.world_size} process(es), median of {args.steps} steps after {args.warmup} warm-up, "
@@ -76,7 +83,7 @@ def main(argv=None) -> None:
     for lod in args.lods if args.lods is not None else range(cfg.model.num_lods):
         batch = args.batch or cfg.train.batch_per_lod[lod] // args.world_size
         r = time_lod(model, optimizers, cfg, ctx, lod, batch, args.warmup, args.steps)
-        print(f"{lod:>3} {4 * 2 ** lod:>5} {batch:>5} {batch / r['seconds']:>9.1f} {1000 * r['seconds']:>9.1f} "
+        print(f"{lod:>3} {resolution_of(lod):>5} {batch:>5} {batch / r['seconds']:>9.1f} {1000 * r['seconds']:>9.1f} "
               f"{r['peak_bytes'] / 2**30:>9.2f}", flush=True)
 
 

@@ -18,7 +18,6 @@ are still reported (marked --) but never fail.
 from __future__ import annotations
 
 import argparse
-import copy
 import ctypes
 import importlib
 import json
@@ -40,9 +39,8 @@ from alae.data import open_images, resolve_data_path
 from alae.face_landmarks import predictor_path
 from alae.kernels import build, selftest
 from alae.local_files import INCEPTION, LPIPS
-from alae.model import ALAE
-from alae.tools.benchmark_training import time_lod
-from alae.training_step import make_optimizers
+from alae.lods import resolution_of
+from alae.tools.benchmark_training import time_lod, training_state
 
 PROG = "alae-doctor"
 REQUIREMENTS = ("gpu", "kernels", "inception", "lpips", "dlib")
@@ -207,7 +205,7 @@ def data_items(cfg, data: str | None) -> list[Item]:
     items = [Item("data", str(path))]
     count = None
     for lod in range(cfg.model.num_lods):
-        resolution = 4 * 2**lod
+        resolution = resolution_of(lod)
         try:
             images = open_images(path, resolution)
             for index in (0, len(images) - 1):  # decodes the first and the last image
@@ -234,10 +232,7 @@ def memory_per_lod(cfg, device: torch.device, world_size: int):
     """(lod, batch, peak bytes or None, seconds or the error) per lod: one training step at alpha 1 of
     one GPU's share of the global batch (benchmark_training.time_lod), the EMA copy resident."""
     ctx = distributed.Context(rank=0, local_rank=0, world_size=1, device=device)
-    torch.manual_seed(cfg.train.seed)
-    model = ALAE(cfg.model).to(device)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)  # resident in training too
-    optimizers = make_optimizers(model, cfg)
+    model, ema, optimizers = training_state(cfg, device)
     rows = []
     for lod in range(cfg.model.num_lods):
         batch = cfg.train.batch_per_lod[lod] // world_size
@@ -264,7 +259,7 @@ def config_items(name: str, overrides: list[str], data: str | None, world_size: 
     if not gpu_count:
         return items + [Item("memory per lod", "no GPU, not measured")]
     for lod, batch, peak, seconds in memory_per_lod(cfg, torch.device("cuda", 0), world_size):
-        what = f"memory lod {lod} ({4 * 2**lod} px, {batch} per GPU)"
+        what = f"memory lod {lod} ({resolution_of(lod)} px, {batch} per GPU)"
         items.append(Item(what, f"{peak / 2**30:.2f} GiB peak allocated, {1000 * seconds:.0f} ms/step" if peak is not None
                           else f"does not fit: {seconds}", ok=peak is not None, need=ALWAYS))
     return items

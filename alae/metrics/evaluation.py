@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Subset
 from alae.cli import progress
 from alae.data import open_images
 from alae.distributed import Context
+from alae.lods import resolution_of
 from alae.lpips import LPIPSError, load_lpips
 from alae.metrics.errors import MetricError
 from alae.metrics.inception import InceptionFeatures
@@ -67,11 +68,11 @@ class Evaluation:
     @property
     def resolution(self) -> int:
         """The side of the images the networks make and read at `lod`."""
-        return self.model.resolution(self.lod)
+        return resolution_of(self.lod)
 
     @property
     def full_resolution(self) -> int:
-        return self.model.resolution(self.model.num_lods - 1)
+        return resolution_of(self.model.num_lods - 1)
 
     def images(self, resolution: int):
         """The database at `resolution` (an LMDBDataset: uint8 [3, R, R] items)."""

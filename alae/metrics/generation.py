@@ -3,11 +3,12 @@
 Generated image i (a global index, whatever the rank) has z_i drawn from a generator seeded by
 (seed, "metric-z", i) and noise maps seeded by (seed, "metric-noise", i), drawn on the compute
 device; no truncation (ψ = 1), and no style mixing unless `mixing` is on. With `mixing` (the
-original ALAE's FID protocol, which sampled with the training-time mixing left on), each image
-independently mixes with probability `MIXING_PROB`: a second w from z'_i (seed, "metric-z2", i)
-takes over the style layers from a crossover layer drawn uniformly in [1, 2·(lod+1)) — the
-same per-sample rule as our training (`alae.randomness.crossover_layers`), not the
-original's once-per-batch cutoff. Images are rounded to 8 bits (`to_uint8`, as StyleGAN2-ADA
+original ALAE's FID protocol, which sampled with the training-time mixing left on), the
+original's rule applies to each group of `ORIGINAL_BATCH` consecutive images (a batch of its
+sampling loop; the group follows the global index, so the figure depends on neither `batch` nor
+the number of ranks): with probability `MIXING_PROB` one cutoff randint(1, 2·(lod+1)) inclusive for the whole
+group, from which a second w from z'_i (seed, "metric-z2", i) takes over the style layers (the
+cutoff 2·(lod+1) mixes nothing; `alae.randomness.crossover_layers(per_batch=True)`). Images are rounded to 8 bits (`to_uint8`, as StyleGAN2-ADA
 quantizes generated images) before the feature network, like the stored real images.
 
 Real images: the first N of the database (`fid{N}k`, StyleGAN2-ADA's fid50k with
@@ -28,6 +29,7 @@ from alae.metrics.results import Figures
 from alae.metrics.sharding import gather_rows
 
 MIXING_PROB = 0.9  # the original ALAE's STYLE_MIXING_PROB, left on by its FID script
+ORIGINAL_BATCH = 16  # the original's metrics/fid.py samples in batches of 16; mixing is decided per batch
 
 
 def latents(ev: Evaluation, keys: range, purpose: str) -> torch.Tensor:
@@ -46,8 +48,8 @@ def generated_styles(ev: Evaluation, keys: range, count: int) -> torch.Tensor:
     if not ev.mixing:
         return model.broadcast(w)
     w2 = model.map(latents(ev, keys, "metric-z2"))
-    crossover = randomness.crossover_layers(count, slice(keys.start, keys.stop), 2 * (ev.lod + 1), MIXING_PROB,
-                                            ev.seed, "metric-mix")
+    crossover = torch.cat([randomness.crossover_layers(1, slice(None), 2 * (ev.lod + 1), MIXING_PROB, ev.seed,
+                                                       "metric-mix", i // ORIGINAL_BATCH, per_batch=True) for i in keys])
     return model.crossover_styles(w, w2, crossover, ev.lod)
 
 

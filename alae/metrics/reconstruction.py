@@ -23,6 +23,7 @@ from alae import randomness
 from alae.datasets import to_model_range, to_uint8
 from alae.grids import to_full_resolution
 from alae.layers import downsample2x
+from alae.lods import resolution_of
 from alae.metrics.dataset_stats import real_statistics
 from alae.metrics.errors import MetricError
 from alae.metrics.evaluation import Evaluation
@@ -88,16 +89,26 @@ def lpips_rec(ev: Evaluation, name: str, count: int) -> Figures:
     return Figures(total / len(indices), {"reconstructed": len(indices)}, _details(ev))
 
 
+@torch.no_grad()
+def reconstruct_at_full_resolution(model, originals: torch.Tensor, lod: int, alpha: float, positions: range,
+                                   seed: int) -> torch.Tensor:
+    """What mse_rec and the training grids compare: originals [B, C, R, R] in [−1, 1] at the
+    model's full resolution are box-downsampled to the resolution of `lod`, reconstructed at
+    (lod, alpha) with the noise of set positions `positions`, and nearest-upsampled back to R."""
+    x = originals
+    while x.shape[-1] > resolution_of(lod):
+        x = downsample2x(x)
+    noise = randomness.per_sample_noise(model.G.noise_shapes(lod), positions, originals.device, seed, "eval")
+    return to_full_resolution(model.reconstruct(x, lod, alpha, noise=noise), originals.shape[-1])
+
+
 def mse_rec(ev: Evaluation, name: str, count: int | None) -> Figures:
     indices = reconstruction_range(ev, count)
     squared, values = 0.0, 0
     bar = ev.progress(len(ev.my_shard(indices)), name)
     for batch, images in ev.image_batches(indices, ev.full_resolution):
         originals = to_model_range(images)
-        x = originals
-        while x.shape[-1] > ev.resolution:
-            x = downsample2x(x)
-        rec = to_full_resolution(reconstruct(ev, x, _positions(batch, indices)), originals.shape[-1])
+        rec = reconstruct_at_full_resolution(ev.model, originals, ev.lod, ev.alpha, _positions(batch, indices), ev.seed)
         squared += (rec.double() - originals.double()).square().sum().item()
         values += originals.numel()
         bar.update(len(images))

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from alae.json_lines import append_json_line
 
 RESULTS_FILE = "metrics.jsonl"
 
@@ -62,20 +63,11 @@ class MetricResult:
         return f"{self.metric} {self.value:.6g} ({counts}{mode}; {self.seconds:.1f} s)"
 
 
-def append_result(path: Path, result: MetricResult) -> Path:
-    """Append `result` as one line to the metrics.jsonl at `path` (created with its folder)."""
+def append_result(path: Path, result: MetricResult, **extra) -> Path:
+    """Append `result` (plus `extra` fields) as one line to the metrics.jsonl at `path`, created with its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(result.record(), allow_nan=False) + "\n").encode()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            line = b"\n" + line  # the last append was cut short: start on a fresh line
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_json_line(path, {**result.record(), **extra})
     return path
 
 
