@@ -1,8 +1,10 @@
 """Building blocks of the ALAE networks: equalized-learning-rate layers, resampling, noise, AdaIN.
 
-Blur and bias+activation run on the `alae.kernels` ops (fused CUDA kernels on a GPU); nearest
-2x upsampling and 2x2 average pooling are torch's own ops; a 3x3 conv next to a 2x resampling
-runs as one stride-2 (transposed) conv with 2.25x fewer multiply-adds (docs/PERFORMANCE.md). Defaults are those of the original implementation (podgorskiy/ALAE,
+Bias+activation runs on the `alae.kernels` op, and so does the blur where the fused CUDA kernels
+run (elsewhere the blur is a self-adjoint depthwise conv); nearest 2x upsampling and 2x2
+average pooling are torch's own ops; a 3x3 conv next to a 2x resampling runs as one stride-2
+(transposed) conv with 2.25x fewer multiply-adds; instance statistics take two plain passes on
+the CPU (docs/PERFORMANCE.md). Defaults are those of the original implementation (podgorskiy/ALAE,
 `net.py` and `lreq.py`).
 
 Equalized learning rate: a weight is stored at unit scale, N(0, 1/lr_mul), and multiplied in
