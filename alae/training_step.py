@@ -115,7 +115,8 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
     for s, e in chunks:
         with torch.no_grad():
             w1 = model.map(z1[s:e])
-            w_sum += w1.sum(0)
+            if every_step:
+                w_sum += w1.sum(0)
             styles = model.crossover_styles(w1, model.map(z2[s:e]), cross[s:e], lod)
             fakes = model.generate(styles, lod, alpha, noise=noise("d", s, e))
         loss, new = discriminator_loss(model, reals[s:e], fakes, lod, alpha, r1_weight)
@@ -124,7 +125,6 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
     optimizer_step(opt, ctx.world_size)
     if every_step:
         update_w_avg()
-    w_sum.zero_()
 
     # 2. Generator step: F and G learn to make images D (through E) calls real.
     set_trainable(model, F=True, G=True, E=False, D=False)
@@ -148,7 +148,8 @@ def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Pha
     z1 = randomness.global_normal(shape, rows, seed, step, "latent", "z1").to(ctx.device)
     for s, e in chunks:
         w = model.map(z1[s:e])
-        w_sum += w.detach().sum(0)
+        if every_step:
+            w_sum += w.detach().sum(0)
         loss, new = latent_loss(model, w, lod, alpha, noise("latent", s, e))
         (loss * (e - s) / local).backward()
         accumulate(new, (e - s) / local)

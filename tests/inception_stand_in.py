@@ -16,6 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lpips_stand_in import NVlabsStandIn
+
 from alae import local_files
 from alae.datasets import build_database
 
@@ -55,11 +57,7 @@ def save_inception_stand_in(folder, features: int = FEATURES):
     return path
 
 
-class UnboundedLPIPSStandIn(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.tensor([0.5, 1.0, 2.0]))
-
+class UnboundedLPIPSStandIn(NVlabsStandIn):
     def forward(self, img: torch.Tensor, resize_images: bool = True, return_lpips: bool = False) -> torch.Tensor:
         if resize_images or not return_lpips:
             raise RuntimeError("expected resize_images=False, return_lpips=True")

@@ -42,7 +42,8 @@ def parse_args(argv):
     p.add_argument("--mode", choices=MODES, default="clean",
                    help="clean-fid feature mode; legacy_tensorflow compares with StyleGAN's and the paper's numbers")
     p.add_argument("--mixing", action="store_true",
-                   help="style mixing on for generated images (probability 0.9; the original ALAE's FID protocol)")
+                   help="style mixing on for generated images, decided once per 16 images as the original "
+                        "ALAE's FID protocol (probability 0.9)")
     p.add_argument("--holdout", type=int, help="reconstruction metrics use the last N images of --data "
                                                "(training's data.holdout); default: all images")
     p.add_argument("--batch", type=int, default=32, help="images per forward pass per process")

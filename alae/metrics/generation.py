@@ -48,8 +48,10 @@ def generated_styles(ev: Evaluation, keys: range, count: int) -> torch.Tensor:
     if not ev.mixing:
         return model.broadcast(w)
     w2 = model.map(latents(ev, keys, "metric-z2"))
-    crossover = torch.cat([randomness.crossover_layers(1, slice(None), 2 * (ev.lod + 1), MIXING_PROB, ev.seed,
-                                                       "metric-mix", i // ORIGINAL_BATCH, per_batch=True) for i in keys])
+    groups = range(keys.start // ORIGINAL_BATCH, (keys.stop - 1) // ORIGINAL_BATCH + 1)
+    per_group = torch.cat([randomness.crossover_layers(1, slice(None), 2 * (ev.lod + 1), MIXING_PROB, ev.seed,
+                                                       "metric-mix", group, per_batch=True) for group in groups])
+    crossover = per_group[torch.arange(keys.start, keys.stop) // ORIGINAL_BATCH - groups.start]
     return model.crossover_styles(w, w2, crossover, ev.lod)
 
 
