@@ -11,7 +11,9 @@ setup(
     version="0.1.0",
     description="StyleALAE (Adversarial Latent Autoencoder) training system",
     python_requires=">=3.10",
-    packages=["alae", "alae.metrics", "alae.kernels", "alae.datasets", "alae.tools", "alae.configs"],
+    packages=["alae", "alae.networks", "alae.training", "alae.training.objectives", "alae.model_files",
+              "alae.metrics", "alae.latents", "alae.editing", "alae.faces",
+              "alae.kernels", "alae.datasets", "alae.tools", "alae.configs"],
     package_dir={
         "alae": "alae",
         "alae.kernels": "kernels",

@@ -1,8 +1,9 @@
-"""What every command-line tool shares: one-line errors, output folders, progress bars, ranges.
+"""What every command line shares: one-line errors, output folders, the device, ranges.
 
 A tool's `main(argv)` parses its arguments and hands its body to `run_tool`, which turns the
-errors a user can fix into one line `alae-NAME: error: ...` and exit status 1. Output folders
-come from `prepare_output_dir`: results of two runs never mix silently.
+errors a user can fix (`alae.errors.USER_ERRORS`) into one line `alae-NAME: error: ...` and
+exit status 1. Output folders come from `prepare_output_dir`: results of two runs never mix
+silently.
 """
 from __future__ import annotations
 
@@ -10,32 +11,30 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-from tqdm import tqdm
+import torch
 
-from alae.checkpoint import CheckpointError
-from alae.config import ConfigError
-from alae.datasets import DatasetError
+from alae.errors import USER_ERRORS, UserError
 from alae.files import save_json
 
 RUN_RECORD = "run.json"  # written into every tool output folder: the command that made it
 
 
-class ToolError(ValueError):
-    """A problem with a tool's input that the user can fix; the message is one line."""
+class ToolError(UserError, ValueError):
+    """A problem with a tool's arguments that the user can fix; the message is one line."""
 
 
-# Errors whose message is written for the user: printed as one line, no traceback.
-USER_ERRORS = (ToolError, ConfigError, CheckpointError, DatasetError, FileNotFoundError)
-
-
-def run_tool(prog: str, body: Callable[[], int | None]) -> int:
-    """Run a tool's body: 0 on success, 1 with `prog: error: message` on a user error, 130 on Ctrl-C."""
+def run_tool(prog: str, body: Callable[[], int | None], on_error: Callable[[str], None] | None = None) -> int:
+    """Run a command's body: 0 on success, 1 with `prog: error: message` on a user error
+    (`on_error(message)` is called first, e.g. to log it), 130 on Ctrl-C."""
     try:
         return body() or 0
     except USER_ERRORS as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        message = f"{prog}: error: {e}"
+        if on_error is not None:
+            on_error(message)
+        print(message, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -82,9 +81,13 @@ def add_model_and_output_arguments(p) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier alae output in --out")
 
 
-def progress(iterable: Iterable, total: int | None = None, desc: str = "", unit: str = "img"):
-    """A tqdm bar with rate and ETA on stderr."""
-    return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
+def resolve_device(name: str) -> torch.device:
+    """--device: 'auto' → cuda if available else cpu; 'cuda' without a GPU is a ToolError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ToolError("--device cuda: no CUDA device is available (use --device cpu)")
+    return torch.device(name)
 
 
 def parse_int_ranges(text: str, what: str) -> list[int]:

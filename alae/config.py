@@ -15,10 +15,11 @@ from pathlib import Path
 
 import yaml
 
+from alae.errors import UserError
 from alae.lods import num_lods
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file, key or value is wrong; the message names the field."""
 
 

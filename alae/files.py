@@ -1,7 +1,13 @@
-"""Atomic file writes: every file alae writes appears whole or not at all.
+"""Safe file writes: every file alae writes appears whole or not at all.
 
 A write goes to `NAME.tmp` beside the target, is flushed and fsynced, then renamed over the
 target, so a crash or Ctrl-C mid-write leaves the previous file (or none) in place.
+
+Append-only JSON Lines files (stats.jsonl, metrics.jsonl) get one object per line, one write
+each: each row is written with a single `write` to a file opened for appending and synced
+before the call returns, so a crash loses at most the row being written, never an earlier one.
+A reader skips a last line that does not parse; the next append after such a torn line starts
+on a fresh line. Rows are never rewritten.
 """
 from __future__ import annotations
 
@@ -64,3 +70,15 @@ def save_gif(frames: list[np.ndarray], path: Path, duration_ms: int = 120) -> Pa
     images = [Image.fromarray(np.ascontiguousarray(frame)) for frame in frames]
     return atomic_write(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
                                                        duration=duration_ms, loop=0))
+
+
+def append_json_line(path: Path, row: dict) -> None:
+    """Append `row` as one line of strict JSON (a NaN or infinity is an error, not a bad line)."""
+    line = (json.dumps(row, allow_nan=False) + "\n").encode()
+    with open(path, "a+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size and os.pread(f.fileno(), 1, size - 1) != b"\n":
+            line = b"\n" + line  # the previous write was cut short
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())

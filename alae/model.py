@@ -11,13 +11,16 @@ import torch
 from torch import nn
 
 from alae.config import ModelConfig
-from alae.networks import Discriminator, Encoder, Generator, MappingNetwork
+from alae.networks.style import Discriminator, Encoder, Generator, MappingNetwork
+
+COMPUTE_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # train.precision → ALAE.compute_dtype
 
 
 class ALAE(nn.Module):
-    """F (mapping), G (generator), E (encoder), D (discriminator) and the running mean `w_avg`."""
+    """F (mapping), G (generator), E (encoder), D (discriminator) and the running mean `w_avg`;
+    `compute_dtype` (None or torch.bfloat16, `COMPUTE_DTYPES[train.precision]`) is fixed when built."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, compute_dtype: torch.dtype | None = None):
         super().__init__()
         self.num_lods = cfg.num_lods
         self.num_style_layers = cfg.num_style_layers
@@ -30,7 +33,7 @@ class ALAE(nn.Module):
         self.register_buffer("w_avg", torch.zeros(cfg.latent_dim))
         # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
         # and linears under bf16 autocast; their statistics, outputs, F, D and all state stay float32.
-        self.compute_dtype: torch.dtype | None = None
+        self.compute_dtype = compute_dtype
 
     def map(self, z: torch.Tensor) -> torch.Tensor:
         """z [N, latent] → w [N, latent]."""

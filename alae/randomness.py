@@ -3,8 +3,9 @@
 Training on N processes with batch b each must see the same latents, style-mixing choices and
 noise maps as one process with batch N·b, and a resumed run must see the same draws as an
 uninterrupted one. So every draw is made from a generator seeded by what it is for: the run
-seed, the optimizer step, a named purpose ("d_z", "g_noise", ...) and, for per-sample draws,
-the sample's index in the global batch. No RNG state has to be carried across steps.
+seed, the optimizer step, named parts (the ALAE step uses its step's name, "d", "g" or
+"latent", then what is drawn, "z1", "z2", "mix", "noise" or "noise0") and, for per-sample
+draws, the sample's index in the global batch. No RNG state has to be carried across steps.
 """
 from __future__ import annotations
 

@@ -30,8 +30,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .bias_act import bias_act
-from .upfirdn2d import downsample2d, filter2d, setup_filter, upsample2d
+from .ops import bias_act, downsample2d, filter2d, upsample2d
+from .upfirdn2d import setup_filter
 
 FFHQ_CHANNELS = (512, 512, 512, 512, 256, 128, 64, 32, 16)
 FUSED_FROM = 128  # resolutions from which G and E resample inside strided convolutions
@@ -236,7 +236,7 @@ def _kernels_env(impl):
 def run_model(device, batch=8, channels=FFHQ_CHANNELS, impls=("ref", "cuda"), warmup=2, reps=10, out=sys.stdout):
     """Median ms of G forward + E forward + backward at the top resolution (1024 px for FFHQ),
     once per ALAE_KERNELS value in `impls`; {impl: ms}."""
-    from alae.networks import Encoder, Generator  # the model, only for this optional section
+    from alae.networks.style import Encoder, Generator  # the model, only for this optional section
 
     device = torch.device(device)
     timer = _Timer(device)

@@ -54,7 +54,7 @@ ACTIVATIONS = {
 }
 
 
-def _check_args(x, b, dim, act, clamp):
+def check_args(x, b, dim, act, clamp):
     if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
         raise ValueError(f"bias_act expects a floating-point tensor x, got "
                          f"{x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
@@ -71,38 +71,17 @@ def _check_args(x, b, dim, act, clamp):
             raise ValueError(f"bias_act: b has {b.shape[0]} elements but x.shape[{dim}] = {x.shape[dim]}")
 
 
-def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, impl="auto"):
-    """Fused bias + activation + gain + clamp.
-
-    Args:
-        x: floating-point tensor of any shape and memory format.
-        b: 1-D bias with ``x.shape[dim]`` elements, or None.
-        dim: the dimension of x that `b` runs along (0 <= dim < x.ndim).
-        act: one of linear, relu, lrelu, tanh, sigmoid, elu, selu, softplus, swish.
-        alpha: lrelu negative slope; None for the default 0.2.
-        gain: output scale; None for the activation's default (see the module docstring).
-        clamp: None, or clamp >= 0 to clip the output to [-clamp, clamp] after the gain.
-        impl: 'auto', 'ref' or 'cuda' (the env var ALAE_KERNELS overrides it).
-
-    Returns:
-        A tensor with the shape and dtype of x, differentiable twice with respect to x and b.
-    """
-    _check_args(x, b, dim, act, clamp)
-    from .build import resolve_impl  # here, not at import: `python -m alae.kernels.build` runs it as __main__
-    return _run(resolve_impl(impl, x, op="bias_act"), x, b, dim, act, alpha, gain, clamp)
-
-
 def via(path, x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
-    """`bias_act` through `path` ('ref' or 'cuda'), whatever the device and ALAE_KERNELS say.
+    """`alae.kernels.bias_act` through `path` ('ref' or 'cuda'), whatever the device and ALAE_KERNELS say.
 
     The self-test's entry (selftest.py): on CPU tensors 'cuda' runs the CUDA path's Python side
     on whatever `_cuda_op` returns (in the tests, the host-compiled stand-in).
     """
-    _check_args(x, b, dim, act, clamp)
-    return _run(path, x, b, dim, act, alpha, gain, clamp)
+    check_args(x, b, dim, act, clamp)
+    return run(path, x, b, dim, act, alpha, gain, clamp)
 
 
-def _run(path, x, b, dim, act, alpha, gain, clamp):
+def run(path, x, b, dim, act, alpha, gain, clamp):
     spec = ACTIVATIONS[act]
     alpha = float(alpha if alpha is not None else spec.def_alpha)
     gain = float(gain if gain is not None else spec.def_gain)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 
-def _parse_scaling(value, name):
+def parse_scaling(value, name):
     if isinstance(value, (int, np.integer)):
         value = (int(value), int(value))
     if not (isinstance(value, (list, tuple)) and len(value) == 2
@@ -38,7 +38,7 @@ def _parse_scaling(value, name):
     return sx, sy
 
 
-def _parse_padding(padding):
+def parse_padding(padding):
     if isinstance(padding, (int, np.integer)):
         padding = (int(padding), int(padding))
     if not (isinstance(padding, (list, tuple)) and len(padding) in (2, 4)
@@ -50,7 +50,7 @@ def _parse_padding(padding):
     return tuple(int(v) for v in padding)
 
 
-def _filter_size(f):
+def filter_size(f):
     """(width, height) in taps of a 1-D (separable) or 2-D filter; (1, 1) for None."""
     if f is None:
         return 1, 1
@@ -108,46 +108,22 @@ def setup_filter(f, device=torch.device("cpu"), normalize=True, flip_filter=Fals
     return f.to(device=device)
 
 
-def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="auto"):
-    """Upsample, pad, filter and downsample `x` (see the module docstring for the order).
-
-    Args:
-        x: float tensor [N, C, H, W] (any memory format).
-        f: float filter, [taps] (separable) or [fh, fw], or None for identity; not trainable.
-            Build one with `setup_filter`.
-        up: int >= 1 or (upx, upy): zero-insertion upsampling factor.
-        down: int >= 1 or (downx, downy): decimation factor.
-        padding: int, (px, py) or (x0, x1, y0, y1) in pixels of the upsampled image;
-            negative values crop.
-        flip_filter: False for convolution, True for correlation.
-        gain: overall multiplier of the output.
-        impl: 'auto', 'ref' or 'cuda' (the env var ALAE_KERNELS overrides it).
-
-    Returns:
-        [N, C, (H*upy + y0 + y1 - fh) // downy + 1, (W*upx + x0 + x1 - fw) // downx + 1],
-        dtype of x. Differentiable to any order with respect to x.
-    """
-    f, geom = _setup(x, f, up, down, padding, flip_filter, gain)
-    from .build import resolve_impl  # here, not at import: `python -m alae.kernels.build` runs it as __main__
-    return _run(resolve_impl(impl, x, op="upfirdn2d"), x, f, geom)
-
-
 def via(path, x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
-    """`upfirdn2d` through `path` ('ref' or 'cuda'), whatever the device and ALAE_KERNELS say.
+    """`alae.kernels.upfirdn2d` through `path` ('ref' or 'cuda'), whatever the device and ALAE_KERNELS say.
 
     The self-test's entry (selftest.py): on CPU tensors 'cuda' runs the CUDA path's Python side
     on whatever `_cuda_op` returns (in the tests, the host-compiled stand-in).
     """
-    return _run(path, x, *_setup(x, f, up, down, padding, flip_filter, gain))
+    return run(path, x, *setup(x, f, up, down, padding, flip_filter, gain))
 
 
-def _setup(x, f, up, down, padding, flip_filter, gain):
+def setup(x, f, up, down, padding, flip_filter, gain):
     """The checked filter and the call's _Geometry; ValueError naming a bad argument."""
     f = _check_args(x, f)
-    upx, upy = _parse_scaling(up, "up")
-    downx, downy = _parse_scaling(down, "down")
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
-    fw, fh = _filter_size(f)
+    upx, upy = parse_scaling(up, "up")
+    downx, downy = parse_scaling(down, "down")
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
+    fw, fh = filter_size(f)
     out_h = _output_size(x.shape[2], upy, downy, pady0, pady1, fh)
     out_w = _output_size(x.shape[3], upx, downx, padx0, padx1, fw)
     if out_h < 1 or out_w < 1:
@@ -156,7 +132,7 @@ def _setup(x, f, up, down, padding, flip_filter, gain):
     return f, _Geometry(upx, upy, downx, downy, padx0, padx1, pady0, pady1, bool(flip_filter), float(gain))
 
 
-def _run(path, x, f, geom):
+def run(path, x, f, geom):
     if path == "cuda":
         return _Upfirdn2dCuda.apply(x, f, geom)
     return _upfirdn2d_ref(x, f, *geom)
@@ -200,7 +176,7 @@ class _Geometry(tuple):
         result line up with (and have the size of) the original input.
         """
         upx, upy, downx, downy, padx0, _, pady0, _, flip_filter, gain = self
-        fw, fh = _filter_size(f)
+        fw, fh = filter_size(f)
         ih, iw = in_shape[2], in_shape[3]
         oh, ow = out_shape[2], out_shape[3]
         return _Geometry(downx, downy, upx, upy,
@@ -242,41 +218,3 @@ class _Upfirdn2dCuda(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             dx = _Upfirdn2dCuda.apply(dy, f, ctx.geom.transposed(f, ctx.in_shape, dy.shape))
         return dx, None, None
-
-
-def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto"):
-    """Filter `x` with `f`, keeping its size when padding=0 (odd or even taps).
-
-    `padding` (int, (x, y) or (x0, x1, y0, y1)) adds to the size-preserving padding.
-    Returns [N, C, H + y0 + y1, W + x0 + x1].
-    """
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
-    fw, fh = _filter_size(f)
-    p = [padx0 + fw // 2, padx1 + (fw - 1) // 2, pady0 + fh // 2, pady1 + (fh - 1) // 2]
-    return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
-
-
-def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl="auto"):
-    """Upsample `x` by `up` with interpolation filter `f`, preserving the mean (gain*upx*upy).
-
-    With padding=0 returns [N, C, H*upy, W*upx]; `padding` adds to that as in `filter2d`.
-    """
-    upx, upy = _parse_scaling(up, "up")
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
-    fw, fh = _filter_size(f)
-    p = [padx0 + (fw + upx - 1) // 2, padx1 + (fw - upx) // 2,
-         pady0 + (fh + upy - 1) // 2, pady1 + (fh - upy) // 2]
-    return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
-
-
-def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl="auto"):
-    """Downsample `x` by `down` after filtering with `f` (anti-aliasing).
-
-    With padding=0 and sizes divisible by `down` returns [N, C, H//downy, W//downx].
-    """
-    downx, downy = _parse_scaling(down, "down")
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
-    fw, fh = _filter_size(f)
-    p = [padx0 + (fw - downx + 1) // 2, padx1 + (fw - downx) // 2,
-         pady0 + (fh - downy + 1) // 2, pady1 + (fh - downy) // 2]
-    return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)

@@ -57,9 +57,9 @@ TINY_MODEL = dict(resolution=16, channels=[32, 32, 16], latent_dim=16, mapping_l
 def write_tiny_model(path: Path, seed: int = 0) -> Path:
     """A 16 px ALAE with random weights (noise weights and biases too, so every input matters),
     saved as a networks-only alae checkpoint: the stand-in model of the tool tests."""
-    from alae.checkpoint import save_networks_checkpoint
     from alae.config import ModelConfig, default_config_for, to_dict
     from alae.model import ALAE
+    from alae.model_files.checkpoint import save_networks_checkpoint
 
     cfg = default_config_for(ModelConfig(**TINY_MODEL), "tiny")
     torch.manual_seed(seed)

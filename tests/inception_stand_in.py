@@ -15,11 +15,10 @@ squared distance of 1/255-scaled, 4×4-pooled pixels times per-channel weights.
 import pytest
 import torch
 import torch.nn.functional as F
-
 from lpips_stand_in import NVlabsStandIn
 
-from alae import local_files
 from alae.datasets import build_database
+from alae.metrics import weight_files as local_files
 
 FEATURES = 24
 

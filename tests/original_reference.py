@@ -1,6 +1,6 @@
 """An independent reference for the original ALAE networks (podgorskiy/ALAE net.py, lreq.py with
 implicit equalized learning rate), written with torch.nn.functional only, reading the original's
-own state dicts: it shares no code with alae.layers / alae.networks / alae.original_alae.
+own state dicts: it shares no code with alae.networks.layers / alae.networks / alae.model_files.original_alae.
 
 It also generates the original's tensor names and shapes from its constructor arguments
 (startf, maxf, layer_count, latent_size, mapping_layers); tests check that this reproduces the

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from alae.alignment import AlignmentError, align_face, align_photo, eye_centres, face_quad, source_to_crop
-from alae import face_landmarks
-from alae.face_landmarks import DEFAULT_MIN_SCORE, FaceLandmarker
+from alae.faces import landmarks as face_landmarks
+from alae.faces.alignment import align_face, align_photo, eye_centres, face_quad, source_to_crop
+from alae.faces.landmarks import DEFAULT_MIN_SCORE, AlignmentError, FaceLandmarker
 
 
 def frontal_face(centre, angle, eye_distance, eye_to_mouth, seed=0):

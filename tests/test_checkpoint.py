@@ -4,8 +4,8 @@ import os
 import pytest
 import torch
 
-from alae import checkpoint
-from alae.checkpoint import CheckpointError, find_resume_path, load_checkpoint, save_checkpoint
+from alae.model_files import checkpoint
+from alae.model_files.checkpoint import CheckpointError, find_resume_path, load_checkpoint, save_checkpoint
 
 
 def test_save_load_round_trip_and_rotation(tmp_path):
@@ -55,3 +55,26 @@ def test_find_resume_path(tmp_path):
     assert find_resume_path(str(tmp_path), tmp_path / "elsewhere") == tmp_path / "checkpoints" / "latest.pt"
     with pytest.raises(CheckpointError, match="not found"):
         find_resume_path(os.fspath(tmp_path / "missing.pt"), tmp_path)
+
+
+class RunsCodeWhenUnpickled:
+    """What a hostile model file carries: unpickling it with plain pickle runs `os.system`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_reading_a_file_never_runs_code_from_it(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "hostile.pt"
+    torch.save({"format_version": checkpoint.FORMAT_VERSION, "weights": torch.arange(3.0),
+                "extra": RunsCodeWhenUnpickled(marker)}, path)
+    payload = load_checkpoint(path)
+    assert not marker.exists()
+    assert torch.equal(payload["weights"], torch.arange(3.0))  # tensors still load
+    assert not isinstance(payload["extra"], int)  # os.system's return value would be an int
+    torch.load(path, weights_only=False)  # the control: plain unpickling does run it
+    assert marker.exists()

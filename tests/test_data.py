@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from alae.config import ConfigError
-from alae.data import DataPosition, MirroredImages, ShardSampler, epoch_order, make_loader, open_images
 from alae.datasets import build_database
+from alae.training.data import DataPosition, MirroredImages, ShardSampler, epoch_order, make_loader, open_images
 
 
 def take(sampler, n):

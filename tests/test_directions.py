@@ -1,4 +1,4 @@
-"""alae.directions against independent references: PCA against numpy's SVD of the centred samples,
+"""alae.editing.directions against independent references: PCA against numpy's SVD of the centred samples,
 SeFa against an eigendecomposition of AᵀA built here from the parameters (and from the layers'
 runtime outputs), fit against a known separating direction, scale against the closed-form std of
 a Gaussian, orthogonalization against a QR projection; the direction file's layout and errors."""
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from alae.directions import (
+from alae.editing.directions import (
     SAMPLE_BLOCK,
     Direction,
     DirectionError,
@@ -25,7 +25,7 @@ from alae.directions import (
     sefa_directions,
     style_weight_matrix,
 )
-from alae.loading import load_networks, model_fingerprint
+from alae.model_files.loading import load_networks, model_fingerprint
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from alae.directions import load_direction, mapped_samples, scale_along
-from alae.loading import load_networks, model_fingerprint
+from alae.editing.directions import load_direction, mapped_samples, scale_along
+from alae.model_files.loading import load_networks, model_fingerprint
 from alae.tools import directions, generate
 
 

@@ -9,8 +9,8 @@ import torch.multiprocessing as mp
 from alae import distributed
 from alae.config import load_config
 from alae.model import ALAE
-from alae.schedule import Phase
-from alae.training_step import make_optimizers, train_step
+from alae.training.objectives.alae import make_optimizers, train_step
+from alae.training.schedule import Phase
 
 GLOBAL_BATCH = 8
 STEPS = 3

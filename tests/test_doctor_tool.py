@@ -10,7 +10,7 @@ from host_kernels import CpuBattery, install_stand_ins
 
 from alae import datasets
 from alae.config import load_config
-from alae.kernels import build
+from alae.kernels import extension
 from alae.tools import doctor
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the report of a machine without a GPU")
@@ -146,15 +146,15 @@ def test_on_a_gpu_it_reports_the_build_and_the_self_test_run_then_recorded(
     src = tmp_path / "trivial.cpp"
     src.write_text('extern "C" int alae_trivial_answer() { return 42; }\n')
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
-    monkeypatch.setattr(build, "gpu_name", lambda device: "Stand-in GPU (sm_00)")
+    monkeypatch.setattr(extension, "gpu_name", lambda device: "Stand-in GPU (sm_00)")
     battery = CpuBattery()
-    monkeypatch.setattr(build, "KERNELS", build.Extension("alae_doctor_trivial", [str(src)], selftest=battery))
+    monkeypatch.setattr(extension, "KERNELS", extension.Extension("alae_doctor_trivial", [str(src)], selftest=battery))
     first = doctor.kernel_items(gpu_count=2, compile_without_gpu=False)  # two GPUs of one model: one test
     assert [i.name for i in first] == ["kernels", "self-test upfirdn2d", "self-test bias_act"]
     assert first[0].ok and first[0].text.startswith("built now in")
     assert all(i.ok and i.text.endswith("[Stand-in GPU (sm_00), run now]") and i.text.startswith("passed")
                for i in first[1:])
-    monkeypatch.setattr(build, "KERNELS", build.Extension("alae_doctor_trivial", [str(src)], selftest=battery))
+    monkeypatch.setattr(extension, "KERNELS", extension.Extension("alae_doctor_trivial", [str(src)], selftest=battery))
     again = doctor.kernel_items(gpu_count=1, compile_without_gpu=False)
     assert again[0].text.startswith("found in the cache")
     assert all(i.text.endswith("[Stand-in GPU (sm_00), recorded]") for i in again[1:])

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from skimage.data import astronaut
 
-from alae.directions import Direction, save_direction
+from alae.editing.directions import Direction, save_direction
 from alae.tools import edit, reconstruct
 
 
@@ -22,7 +22,7 @@ def photos(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def direction(tmp_path_factory, tiny_model):
-    from alae.loading import load_networks, model_fingerprint
+    from alae.model_files.loading import load_networks, model_fingerprint
 
     _, model = load_networks(tiny_model)
     vector = np.random.RandomState(1).randn(16)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from alae.loading import load_networks
+from alae.model_files.loading import load_networks
 from alae.tools import generate
 
 

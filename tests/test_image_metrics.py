@@ -1,4 +1,4 @@
-"""alae.image_metrics against scikit-image's mean_squared_error, peak_signal_noise_ratio, structural_similarity."""
+"""alae.metrics.per_image against scikit-image's mean_squared_error, peak_signal_noise_ratio, structural_similarity."""
 import math
 
 import numpy as np
@@ -8,7 +8,7 @@ from scipy.ndimage import gaussian_filter
 from skimage import data
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from alae.image_metrics import mse, psnr, ssim
+from alae.metrics.per_image import mse, psnr, ssim
 
 
 def _reference(a: torch.Tensor, b: torch.Tensor) -> dict[str, np.ndarray]:

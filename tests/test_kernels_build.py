@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from alae.kernels import build
+from alae.kernels import extension
 
 TRIVIAL_CPP = 'extern "C" int alae_trivial_answer() { return 42; }\n'
 BROKEN_CPP = "int main() { this_is_not_cpp_code_42; }\n"
@@ -41,10 +41,10 @@ def _leftovers(root):
 
 @pytest.mark.slow
 def test_check_compiles_every_cuda_source():
-    if build._cpp_extension().CUDA_HOME is None:
+    if extension.cpp_extension_module().CUDA_HOME is None:
         pytest.skip("nvcc not found")
     env = dict(os.environ)
-    env.setdefault("TORCH_CUDA_ARCH_LIST", build.DEFAULT_CHECK_ARCHS)
+    env.setdefault("TORCH_CUDA_ARCH_LIST", extension.DEFAULT_CHECK_ARCHS)
     proc = subprocess.run([sys.executable, "-m", "alae.kernels.build", "--check"], capture_output=True,
                           text=True, env=env, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -57,7 +57,7 @@ def test_concurrent_processes_build_once(tmp_path, cache):
     src = _source(tmp_path, "trivial.cpp", TRIVIAL_CPP)
     script = textwrap.dedent(f"""
         import ctypes
-        from alae.kernels.build import Extension
+        from alae.kernels.extension import Extension
         ext = Extension("alae_trivial", [{src!r}])
         path = ext.load()
         assert ctypes.CDLL(path).alae_trivial_answer() == 42
@@ -79,8 +79,8 @@ def test_concurrent_processes_build_once(tmp_path, cache):
 
 
 def test_stale_lock_and_leftovers_are_recovered(tmp_path, cache):
-    """A lock file left by a killed holder and a half-built folder do not block the build."""
-    ext = build.Extension("alae_trivial_stale", [_source(tmp_path, "trivial.cpp", TRIVIAL_CPP)])
+    """A lock file left by a killed holder and a half-built folder do not block the extension."""
+    ext = extension.Extension("alae_trivial_stale", [_source(tmp_path, "trivial.cpp", TRIVIAL_CPP)])
     _, entry = ext.cache_entry()
     cache.mkdir(parents=True)
     # A holder that took the lock, started a build, and was killed.
@@ -110,19 +110,19 @@ def test_stale_lock_and_leftovers_are_recovered(tmp_path, cache):
 
 
 def test_failed_build_warns_once_and_falls_back(tmp_path, cache, monkeypatch):
-    ext = build.Extension("alae_broken", [_source(tmp_path, "broken.cpp", BROKEN_CPP)])
+    ext = extension.Extension("alae_broken", [_source(tmp_path, "broken.cpp", BROKEN_CPP)])
     compiles = []
     original = ext.compile
     monkeypatch.setattr(ext, "compile", lambda *a, **k: compiles.append(1) or original(*a, **k))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert build.resolve_impl("auto", FAKE_CUDA_TENSOR, ext) == "ref"
-        assert build.resolve_impl("auto", FAKE_CUDA_TENSOR, ext) == "ref"
+        assert extension.resolve_impl("auto", FAKE_CUDA_TENSOR, ext) == "ref"
+        assert extension.resolve_impl("auto", FAKE_CUDA_TENSOR, ext) == "ref"
     messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert len(messages) == 1
     assert "this_is_not_cpp_code_42" in messages[0] and "falling back" in messages[0]
     with pytest.raises(RuntimeError, match="(?s)impl='cuda'.*failed to build.*this_is_not_cpp_code_42"):
-        build.resolve_impl("cuda", FAKE_CUDA_TENSOR, ext)
+        extension.resolve_impl("cuda", FAKE_CUDA_TENSOR, ext)
     assert len(compiles) == 1  # at most one build per process
     assert _leftovers(cache) == []
 
@@ -134,24 +134,24 @@ def test_impl_resolution_without_building(cache, monkeypatch):
 
     ext = types.SimpleNamespace(load=fail, available=fail)
     cpu = torch.zeros(1)
-    assert build.resolve_impl("auto", cpu, ext) == "ref"
+    assert extension.resolve_impl("auto", cpu, ext) == "ref"
     with pytest.raises(RuntimeError, match="needs a CUDA tensor"):
-        build.resolve_impl("cuda", cpu, ext)
+        extension.resolve_impl("cuda", cpu, ext)
     monkeypatch.setenv("ALAE_KERNELS", "ref")
-    assert build.resolve_impl("cuda", FAKE_CUDA_TENSOR, ext) == "ref"
+    assert extension.resolve_impl("cuda", FAKE_CUDA_TENSOR, ext) == "ref"
     monkeypatch.setenv("ALAE_KERNELS", "cuda")
     with pytest.raises(RuntimeError, match="needs a CUDA tensor"):
-        build.resolve_impl("ref", cpu, ext)
+        extension.resolve_impl("ref", cpu, ext)
     monkeypatch.setenv("ALAE_KERNELS", "CUDA")
     with pytest.raises(ValueError, match="ALAE_KERNELS='CUDA' is not one of"):
-        build.resolve_impl("auto", cpu, ext)
+        extension.resolve_impl("auto", cpu, ext)
 
 
 def test_cache_key_tracks_sources_and_archs(tmp_path):
     src = _source(tmp_path, "a.cpp", TRIVIAL_CPP)
-    ext = build.Extension("alae_key", [src])
+    ext = extension.Extension("alae_key", [src])
     key = ext.cache_key("8.0")
-    assert key == build.Extension("alae_key", [src]).cache_key("8.0")
+    assert key == extension.Extension("alae_key", [src]).cache_key("8.0")
     assert key != ext.cache_key("9.0")
     with open(src, "a") as f:
         f.write("// changed\n")
@@ -159,9 +159,9 @@ def test_cache_key_tracks_sources_and_archs(tmp_path):
 
 
 def test_every_kernel_source_enters_the_cache_key():
-    """A header left out of KERNELS would let an edit to it reuse a stale cached build."""
-    on_disk = {p.name for p in Path(build.KERNEL_DIR).iterdir() if p.suffix in (".h", ".cuh", ".cu", ".cpp")}
-    listed = {os.path.basename(p) for p in build.KERNELS.sources + build.KERNELS.headers}
+    """A header left out of KERNELS would let an edit to it reuse a stale cached extension."""
+    on_disk = {p.name for p in Path(extension.KERNEL_DIR).iterdir() if p.suffix in (".h", ".cuh", ".cu", ".cpp")}
+    listed = {os.path.basename(p) for p in extension.KERNELS.sources + extension.KERNELS.headers}
     assert listed == on_disk
 
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 from host_kernels import CpuBattery, install_stand_ins
 
-from alae.kernels import build, selftest
+from alae.kernels import battery as kernel_battery
+from alae.kernels import build, extension, selftest
 
 ufd = importlib.import_module("alae.kernels.upfirdn2d")
 ba = importlib.import_module("alae.kernels.bias_act")
@@ -83,13 +84,13 @@ WRONG = {  # name: (op, wrap the stand-in, first wrong case starts with, what di
 
 def test_the_battery_covers_every_dtype_layout_geometry_and_activation():
     for op in selftest.OPS:
-        names = [c.name for c in selftest.cases(op)]
+        names = [c.name for c in kernel_battery.cases(op)]
         assert len(names) == len(set(names))
-        combos = {(c.dtype, c.layout) for c in selftest.cases(op)}
+        combos = {(c.dtype, c.layout) for c in kernel_battery.cases(op)}
         assert combos == {(d, f) for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64)
                           for f in (torch.contiguous_format, torch.channels_last)}
-    geometries = selftest.UPFIRDN2D_GEOMETRIES
-    assert len(selftest.cases("upfirdn2d")) == 8 * len(geometries)
+    geometries = kernel_battery.UPFIRDN2D_GEOMETRIES
+    assert len(kernel_battery.cases("upfirdn2d")) == 8 * len(geometries)
     factors = lambda i: {v for g in geometries for v in ((g[i], g[i]) if isinstance(g[i], int) else g[i])}  # noqa: E731
     assert factors(0) == {1, 2} and factors(1) == {1, 2}
     pads = {p for g in geometries for p in g[2]}
@@ -97,7 +98,7 @@ def test_the_battery_covers_every_dtype_layout_geometry_and_activation():
     assert {len(g[3]) for g in geometries} == {1, 2} and {g[4] for g in geometries} == {False, True}
     assert {g[5] for g in geometries} - {1.0}
     seen = {(name.split()[2], name.split()[1], "no bias" not in name, "clamp=" in name)
-            for name in (c.name for c in selftest.cases("bias_act"))}
+            for name in (c.name for c in kernel_battery.cases("bias_act"))}
     for act in ba.ACTIVATIONS:
         for layout in ("NCHW", "channels_last"):
             assert (f"act={act}", layout, True, True) in seen and (f"act={act}", layout, False, False) in seen
@@ -107,7 +108,7 @@ def test_the_correct_kernels_pass_every_case(stand_ins):
     results = selftest.run(CPU)
     for op in selftest.OPS:
         assert results[op]["passed"], results[op]["failure"]
-        assert results[op]["cases"] == len(selftest.cases(op)) and results[op]["failure"] is None
+        assert results[op]["cases"] == len(kernel_battery.cases(op)) and results[op]["failure"] is None
         assert 0 < results[op]["worst"] < 0.5  # errors well inside the tolerances, but not zero
         assert stand_ins.calls[op] >= 3 * results[op]["cases"]  # the CUDA path really ran
         assert "passed" in selftest.summary(results[op])
@@ -121,7 +122,7 @@ def test_a_wrong_kernel_is_caught_at_its_first_wrong_case(stand_ins, wrong):
     failure = results[op]["failure"]
     assert not results[op]["passed"]
     assert failure.startswith(f"case '{case}") and what in failure, failure
-    first = next(i for i, c in enumerate(selftest.cases(op)) if c.name.startswith(case)) + 1
+    first = next(i for i, c in enumerate(kernel_battery.cases(op)) if c.name.startswith(case)) + 1
     assert results[op]["cases"] == first  # stops at the first failure
     other = next(o for o in selftest.OPS if o != op)
     assert results[other]["passed"]
@@ -153,7 +154,7 @@ def built_trivial(tmp_path_factory):
     src.write_text('extern "C" int alae_trivial_answer() { return 42; }\n')
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TORCH_EXTENSIONS_DIR", str(root / "cache"))
-        build.Extension("alae_selftest_trivial", [str(src)]).load()
+        extension.Extension("alae_selftest_trivial", [str(src)]).load()
     return src, root / "cache"
 
 
@@ -165,17 +166,17 @@ def new_process(built_trivial, tmp_path, monkeypatch):
     shutil.copytree(built, tmp_path / "cache")
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ALAE_KERNELS", raising=False)
-    monkeypatch.setattr(build, "gpu_name", lambda device: GPU)
+    monkeypatch.setattr(extension, "gpu_name", lambda device: GPU)
 
     def make():
         battery = CpuBattery()
-        return build.Extension("alae_selftest_trivial", [str(src)], selftest=battery), battery
+        return extension.Extension("alae_selftest_trivial", [str(src)], selftest=battery), battery
 
     return make
 
 
 def resolve(ext, op, impl="auto"):
-    return build.resolve_impl(impl, FAKE_CUDA_TENSOR, ext, op=op)
+    return extension.resolve_impl(impl, FAKE_CUDA_TENSOR, ext, op=op)
 
 
 def runtime_warnings(caught):
@@ -216,7 +217,7 @@ def test_a_later_process_reads_the_recorded_results_instead_of_testing_again(sta
         assert resolve(first, "upfirdn2d") == "ref"
     with open(first.selftest_path()) as fh:
         record = json.load(fh)
-    assert record["format"] == build.SELFTEST_FORMAT and record["battery"] == selftest.BATTERY
+    assert record["format"] == extension.SELFTEST_FORMAT and record["battery"] == selftest.BATTERY
     assert set(record["gpus"]) == {GPU} and not record["gpus"][GPU]["upfirdn2d"]["passed"]
     stand_ins.ops["upfirdn2d"] = wrong  # a rerun would pass now: the verdict must come from the record
     later, later_battery = new_process()
@@ -237,35 +238,35 @@ def valid_results():
 @pytest.mark.parametrize("content", [
     "truncated",
     "not json {",
-    json.dumps({"format": build.SELFTEST_FORMAT, "battery": "another battery", "gpus": {GPU: valid_results()}}),
-    json.dumps({"format": build.SELFTEST_FORMAT, "battery": selftest.BATTERY,
+    json.dumps({"format": extension.SELFTEST_FORMAT, "battery": "another battery", "gpus": {GPU: valid_results()}}),
+    json.dumps({"format": extension.SELFTEST_FORMAT, "battery": selftest.BATTERY,
                 "gpus": {GPU: {"upfirdn2d": valid_results()["upfirdn2d"]}}}),  # an op missing
-    json.dumps({"format": build.SELFTEST_FORMAT, "battery": selftest.BATTERY,
+    json.dumps({"format": extension.SELFTEST_FORMAT, "battery": selftest.BATTERY,
                 "gpus": {GPU: {**valid_results(), "bias_act": {"passed": "yes"}}}}),
-    json.dumps({"format": build.SELFTEST_FORMAT, "battery": selftest.BATTERY,
+    json.dumps({"format": extension.SELFTEST_FORMAT, "battery": selftest.BATTERY,
                 "gpus": {GPU: {**valid_results(), "bias_act": {"passed": True, "cases": 3}}}}),
 ])
 def test_a_corrupt_or_partial_record_is_ignored_and_the_test_reruns(stand_ins, new_process, content):
     ext, battery = new_process()
     path = ext.selftest_path()
     if content == "truncated":
-        good = json.dumps({"format": build.SELFTEST_FORMAT, "battery": selftest.BATTERY, "gpus": {GPU: valid_results()}})
+        good = json.dumps({"format": extension.SELFTEST_FORMAT, "battery": selftest.BATTERY, "gpus": {GPU: valid_results()}})
         content = good[: len(good) // 2]
     with open(path, "w") as fh:
         fh.write(content)
     assert resolve(ext, "upfirdn2d") == "cuda" and battery.runs == 1
     with open(path) as fh:
         record = json.load(fh)
-    assert record["gpus"][GPU]["upfirdn2d"]["cases"] == len(selftest.cases("upfirdn2d"))
+    assert record["gpus"][GPU]["upfirdn2d"]["cases"] == len(kernel_battery.cases("upfirdn2d"))
     assert not [name for name in os.listdir(os.path.dirname(path)) if ".tmp-" in name]
 
 
 def test_other_gpus_records_are_kept(stand_ins, new_process):
     ext, _ = new_process()
     other = {"Other GPU (sm_90)": valid_results()}
-    build.write_selftest(ext.selftest_path(), selftest.BATTERY, other)
+    extension.write_selftest(ext.selftest_path(), selftest.BATTERY, other)
     resolve(ext, "bias_act")
-    assert set(build.read_selftest(ext.selftest_path(), selftest.BATTERY, selftest.OPS)) == {GPU, *other}
+    assert set(extension.read_selftest(ext.selftest_path(), selftest.BATTERY, selftest.OPS)) == {GPU, *other}
 
 
 def test_the_env_override_still_decides(stand_ins, new_process, monkeypatch):

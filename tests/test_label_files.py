@@ -1,8 +1,8 @@
-"""alae.label_files: CelebA attribute lists and CSV label files read from content written here,
+"""alae.editing.label_files: CelebA attribute lists and CSV label files read from content written here,
 their one-line errors, and matching labels to image names by stem."""
 import pytest
 
-from alae.label_files import LabelError, match_labels, read_labels
+from alae.editing.label_files import LabelError, match_labels, read_labels
 
 # CelebA's 40 attributes, in the order of its list_attr_celeba.txt header.
 CELEBA_ATTRIBUTES = (

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from alae.cli import ToolError
-from alae.latent_edits import apply_direction, interpolate, mix_styles
-from alae.style_layers import describe_layers, layer_groups, parse_layers
+from alae.editing.layer_groups import describe_layers, layer_groups, parse_layers
+from alae.editing.wplus_edits import apply_direction, interpolate, mix_styles
 
 G = torch.Generator().manual_seed(0)
 WPLUS = torch.randn(3, 8, 5, generator=G)

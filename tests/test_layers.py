@@ -1,11 +1,11 @@
-"""alae.layers against independent float64 formulations written with plain torch.nn.functional."""
+"""alae.networks.layers against independent float64 formulations written with plain torch.nn.functional."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from alae.layers import (
+from alae.networks.layers import (
     AdaptiveInstanceNorm,
     DownsampleConv2d,
     EqualizedConv2d,

@@ -3,8 +3,8 @@ clear one-line errors for a wrong path, a foreign file, or a config that disagre
 import pytest
 import torch
 
-from alae.checkpoint import CheckpointError, save_networks_checkpoint
-from alae.loading import load_networks, model_fingerprint, read_weights
+from alae.model_files.checkpoint import CheckpointError, save_networks_checkpoint
+from alae.model_files.loading import load_networks, model_fingerprint, read_weights
 
 
 @pytest.fixture

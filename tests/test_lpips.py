@@ -1,4 +1,4 @@
-"""alae.lpips against the `lpips` package (random VGG16 and linear weights) and a TorchScript stand-in.
+"""alae.metrics.lpips against the `lpips` package (random VGG16 and linear weights) and a TorchScript stand-in.
 
 Nothing is downloaded: format-2 weights are random tensors under torchvision's VGG16 key names
 (taken from a meta-device torchvision model) and the `lpips` package's linear-layer names,
@@ -14,7 +14,7 @@ import torch
 import torchvision
 from lpips_stand_in import save_stand_in
 
-from alae.lpips import LPIPS, LPIPSError, NVlabsLPIPS, load_lpips
+from alae.metrics.lpips import LPIPS, LPIPSError, NVlabsLPIPS, load_lpips
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.(script|save)` is deprecated:FutureWarning")
 

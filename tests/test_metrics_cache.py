@@ -7,13 +7,13 @@ import torch
 from PIL import Image
 
 from alae.datasets import build_database
-from alae.loading import load_networks
 from alae.metrics import compute_metrics
 from alae.metrics.dataset_stats import real_statistics
 from alae.metrics.evaluation import Evaluation
 from alae.metrics.frechet import feature_moments, frechet_distance
 from alae.metrics.inception import InceptionFeatures
 from alae.metrics.sharding import single_process
+from alae.model_files.loading import load_networks
 
 metrics_cache, stand_ins, lfw16 = stand_in.metrics_cache, stand_in.stand_ins, stand_in.lfw16  # pytest fixtures
 

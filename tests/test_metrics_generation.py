@@ -8,13 +8,13 @@ import torch
 
 from alae import randomness
 from alae.datasets import LMDBDataset
-from alae.loading import load_networks
 from alae.metrics import compute_metrics
 from alae.metrics.evaluation import Evaluation
 from alae.metrics.frechet import kernel_inception_distance
 from alae.metrics.generation import generated_features, generated_images, generated_styles
 from alae.metrics.inception import InceptionFeatures
 from alae.metrics.sharding import single_process
+from alae.model_files.loading import load_networks
 
 metrics_cache, stand_ins, lfw16 = stand_in.metrics_cache, stand_in.stand_ins, stand_in.lfw16  # pytest fixtures
 SEED = 5

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from alae.local_files import INCEPTION, INCEPTION_URL
 from alae.metrics import inception
 from alae.metrics.errors import MetricError
 from alae.metrics.inception import InceptionFeatures, find_inception
+from alae.metrics.weight_files import INCEPTION, INCEPTION_URL
 
 metrics_cache, stand_ins = stand_in.metrics_cache, stand_in.stand_ins  # pytest fixtures
 

@@ -10,14 +10,14 @@ from skimage.measure import block_reduce
 
 from alae import randomness
 from alae.config import ModelConfig
-from alae.loading import load_networks
-from alae.lpips import load_lpips
 from alae.metrics import compute_metrics
 from alae.metrics.evaluation import Evaluation
+from alae.metrics.lpips import load_lpips
 from alae.metrics.lpips_inputs import downscale_for_vgg
 from alae.metrics.ppl import face_crop, filtered_mean, pair_distances, ppl
 from alae.metrics.sharding import single_process
 from alae.model import ALAE
+from alae.model_files.loading import load_networks
 
 metrics_cache, stand_ins, lfw16 = stand_in.metrics_cache, stand_in.stand_ins, stand_in.lfw16  # pytest fixtures
 SEED = 2

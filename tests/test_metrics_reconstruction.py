@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from alae.datasets import LMDBDataset
-from alae.loading import load_networks
-from alae.lpips import load_lpips
 from alae.metrics import MetricError, compute_metrics
+from alae.metrics.lpips import load_lpips
+from alae.model_files.loading import load_networks
 from alae.randomness import per_sample_noise
 
 metrics_cache, stand_ins, lfw16 = stand_in.metrics_cache, stand_in.stand_ins, stand_in.lfw16  # pytest fixtures
@@ -35,7 +35,7 @@ def test_mse_rec_is_the_held_out_mse_of_the_training_loop(model, lfw16):
     (result,) = compute_metrics("mse_rec", model, lfw16, lod=1, alpha=0.4, holdout=8, seed=3, batch=3, progress=False)
     images = LMDBDataset(lfw16, 16)
     squared = 0.0
-    for position, index in enumerate(range(92, 100)):  # the last 8: alae.data.held_out_images
+    for position, index in enumerate(range(92, 100)):  # the last 8: alae.training.data.held_out_images
         rec = reconstruction(model, images[index], position, 1, 0.4, 3)
         upsampled = rec.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # nearest, 8 → 16 px
         squared += (upsampled.double() - (images[index].double() / 127.5 - 1)).square().sum().item()

@@ -11,8 +11,8 @@ import inception_stand_in as stand_in
 import pytest
 import torch
 
-from alae.local_files import INCEPTION_URL, LPIPS_URL
 from alae.metrics import inception
+from alae.metrics.weight_files import INCEPTION_URL, LPIPS_URL
 from alae.tools import metrics
 
 metrics_cache, stand_ins, lfw16 = stand_in.metrics_cache, stand_in.stand_ins, stand_in.lfw16  # pytest fixtures

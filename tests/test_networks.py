@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from alae.config import ModelConfig
-from alae.layers import downsample2x, upsample2x
-from alae.networks import Discriminator, Encoder, Generator, MappingNetwork
+from alae.networks.layers import downsample2x, upsample2x
+from alae.networks.style import Discriminator, Encoder, Generator, MappingNetwork
 
 DATA = Path(__file__).parent / "data"
 # Names and shapes of the original ALAE checkpoints (podgorskiy/ALAE); buffers are not parameters.
@@ -221,7 +221,8 @@ def _cuda_path_vs_ref(device, select):
 
 def test_networks_through_the_cuda_path_equal_ref(host_upfirdn2d, host_bias_act, monkeypatch):
     """On CPU: the CUDA path's autograd Functions with the kernels' code compiled for the host."""
-    build = importlib.import_module("alae.kernels.build")
+    ops = importlib.import_module("alae.kernels.ops")
+    layers = importlib.import_module("alae.networks.layers")
     ufd = importlib.import_module("alae.kernels.upfirdn2d")
     ba = importlib.import_module("alae.kernels.bias_act")
     calls = {"upfirdn2d": 0, "bias_act": 0}
@@ -234,7 +235,11 @@ def test_networks_through_the_cuda_path_equal_ref(host_upfirdn2d, host_bias_act,
 
     monkeypatch.setattr(ufd, "_cuda_op", counted("upfirdn2d", host_upfirdn2d))
     monkeypatch.setattr(ba, "_cuda_op", counted("bias_act", host_bias_act))
-    _cuda_path_vs_ref("cpu", lambda impl: monkeypatch.setattr(build, "resolve_impl", lambda *args, **kw: impl))
+    def choose(impl):
+        for module in (ops, layers):
+            monkeypatch.setattr(module, "resolve_impl", lambda *args, **kw: impl)
+
+    _cuda_path_vs_ref("cpu", choose)
     assert calls["upfirdn2d"] > 0 and calls["bias_act"] > 0
 
 

@@ -16,11 +16,11 @@ from original_reference import (
     random_original_state,
 )
 
-from alae.checkpoint import CheckpointError
 from alae.config import load_config
-from alae.loading import ORIGINAL_CHECKPOINT, load_networks, read_weights
 from alae.model import ALAE
-from alae.original_alae import ConversionError
+from alae.model_files.checkpoint import CheckpointError
+from alae.model_files.loading import ORIGINAL_CHECKPOINT, load_networks, read_weights
+from alae.model_files.original_alae import ConversionError
 from alae.tools import convert
 
 DATA = Path(__file__).parent / "data"

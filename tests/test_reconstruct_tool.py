@@ -14,7 +14,7 @@ from skimage.metrics import mean_squared_error, structural_similarity
 
 from alae.datasets import build_database
 from alae.datasets.fitting import fit_square_rgb
-from alae.loading import load_networks
+from alae.model_files.loading import load_networks
 from alae.tools import reconstruct
 
 

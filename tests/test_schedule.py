@@ -3,10 +3,9 @@ import math
 
 import pytest
 
-from alae.config import load_config
-from alae.config import ModelConfig
+from alae.config import ModelConfig, load_config
 from alae.lods import num_lods, resolution_of
-from alae.schedule import Milestones, ema_beta, images_in, phase_at, sine_ease, tick_at
+from alae.training.schedule import Milestones, ema_beta, images_in, phase_at, sine_ease, tick_at
 
 
 def test_lod_boundaries_and_alpha_follow_the_reference_schedule():

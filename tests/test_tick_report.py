@@ -1,8 +1,8 @@
 """The per-tick status line and stats.jsonl row."""
 import json
 
-from alae.schedule import Phase
-from alae.tick_report import TickReport, format_duration
+from alae.training.reports import TickReport, format_duration
+from alae.training.schedule import Phase
 
 
 def report(peak=None) -> TickReport:

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from alae.checkpoint import load_checkpoint
+from alae.model_files.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -132,12 +132,13 @@ def test_two_process_run_writes_one_run_directory_and_resumes_on_one_process(tmp
 DYING_RANK = textwrap.dedent("""
     import os, sys, time
     import alae.train as train
+    from alae.training.objectives import alae as objective
 
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     if os.environ.get("RANK") == "1" and attempt != "0":
         time.sleep(float(os.environ.get("ALAE_TEST_RESTART_LATE_S", "0")))  # start late after a restart
     if os.environ.get("RANK") == "1" and attempt in os.environ["ALAE_TEST_DIE_ON_ATTEMPTS"].split(","):
-        real_step, calls = train.train_step, [0]
+        real_step, calls = objective.train_step, [0]
 
         def dying_step(*args, **kwargs):
             calls[0] += 1
@@ -146,7 +147,7 @@ DYING_RANK = textwrap.dedent("""
                 os._exit(13)
             return real_step(*args, **kwargs)
 
-        train.train_step = dying_step
+        objective.train_step = dying_step
     sys.exit(train.main(sys.argv[1:]))
 """)
 

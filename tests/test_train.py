@@ -6,8 +6,9 @@ import re
 import pytest
 import torch
 
-from alae import train, training_step
-from alae.checkpoint import load_checkpoint
+from alae import train
+from alae.model_files.checkpoint import load_checkpoint
+from alae.training.objectives import alae as training_step
 
 # 8×8 model, batch 8: lod 0 for 4 steps, then lod 1 fades in over 2 steps and trains stable.
 TINY = ["model.resolution=8", "model.channels=[16, 8]", "model.latent_dim=16", "model.mapping_layers=2",
@@ -141,12 +142,14 @@ def record_step_statistics(monkeypatch) -> list:
     """Wrap the ALAE step to keep a copy of every step's statistics (read only after the run)."""
     seen = []
 
+    real_step = training_step.train_step
+
     def recording_step(model, optimizers, reals, phase, cfg, ctx, step):
-        stats = training_step.train_step(model, optimizers, reals, phase, cfg, ctx, step)
+        stats = real_step(model, optimizers, reals, phase, cfg, ctx, step)
         seen.append((step, {k: v.detach().clone() for k, v in stats.items()}))
         return stats
 
-    monkeypatch.setattr(train, "train_step", recording_step)
+    monkeypatch.setattr(training_step, "train_step", recording_step)
     return seen
 
 
@@ -199,10 +202,12 @@ class ReadCountingTensor(torch.Tensor):
 
 
 def test_the_loop_reads_the_step_statistics_on_the_host_once_per_tick(tmp_path, monkeypatch):
-    def counted_step(*args):
-        return {k: v.as_subclass(ReadCountingTensor) for k, v in training_step.train_step(*args).items()}
+    real_step = training_step.train_step
 
-    monkeypatch.setattr(train, "train_step", counted_step)
+    def counted_step(*args):
+        return {k: v.as_subclass(ReadCountingTensor) for k, v in real_step(*args).items()}
+
+    monkeypatch.setattr(training_step, "train_step", counted_step)
     monkeypatch.setattr(ReadCountingTensor, "reads", 0)
     assert run(tmp_path, 0.064) == 0  # 8 steps, ticks of 2 steps
     assert len(rows(tmp_path / "stats.jsonl")) == 4
@@ -216,10 +221,10 @@ def test_the_loop_reads_the_step_statistics_on_the_host_once_per_tick(tmp_path, 
 ])
 def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_images):
     from alae.config import from_dict
-    from alae.data import held_out_images, resolve_data_path
     from alae.model import ALAE
-    from alae.schedule import phase_at
-    from alae.training_metrics import reconstruction_mse
+    from alae.training.data import held_out_images, resolve_data_path
+    from alae.training.metrics import reconstruction_mse
+    from alae.training.schedule import phase_at
 
     assert run(tmp_path, 0.064, "log.metrics=[mse_rec]", *options) == 0  # ticks of 16 images; ends at 64
     table = rows(tmp_path / "metrics.jsonl")
@@ -254,7 +259,7 @@ def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_im
 ])
 def test_bad_input_is_one_clear_line(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.delenv("ALAE_INCEPTION", raising=False)
-    monkeypatch.setattr("alae.local_files.CLEANFID_FOLDER", tmp_path / "no-clean-fid-download")
+    monkeypatch.setattr("alae.metrics.weight_files.CLEANFID_FOLDER", tmp_path / "no-clean-fid-download")
     assert train.main([*argv, "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -268,7 +273,7 @@ def record_first_step(monkeypatch):
         seen.append({"model": {k: v.clone() for k, v in model.state_dict().items()}, "phase": phase, "cfg": cfg})
         return {}
 
-    monkeypatch.setattr(train, "train_step", recording_step)
+    monkeypatch.setattr(training_step, "train_step", recording_step)
     return seen
 
 
@@ -293,7 +298,7 @@ def test_init_starts_a_fresh_run_from_an_alae_checkpoint(tmp_path, monkeypatch):
 def test_init_from_an_original_alae_file_takes_its_model_and_can_start_at_the_final_lod(tmp_path, monkeypatch, capsys):
     from original_reference import original_file, original_shapes, random_original_state
 
-    from alae.loading import read_weights
+    from alae.model_files.loading import read_weights
 
     nets = random_original_state(original_shapes(startf=4, maxf=16, layer_count=3, latent=16, mapping_layers=2), 0,
                                  dtype=torch.float32)
@@ -314,7 +319,7 @@ def test_init_from_an_original_alae_file_takes_its_model_and_can_start_at_the_fi
 
 
 def test_resume_from_a_networks_only_checkpoint_points_to_init(tmp_path, capsys):
-    from alae.checkpoint import save_networks_checkpoint
+    from alae.model_files.checkpoint import save_networks_checkpoint
 
     assert run(tmp_path / "a", 0.016) == 0
     payload = load_checkpoint(tmp_path / "a" / "checkpoints" / "latest.pt")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from alae.training_stats import TickStats, TrainingDiverged
+from alae.training.stats import TickStats, TrainingDiverged
 
 
 def test_each_statistic_is_averaged_over_the_steps_that_reported_it():

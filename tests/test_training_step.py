@@ -7,10 +7,9 @@ import torch
 
 from alae import distributed, randomness
 from alae.config import load_config
-from alae.losses import discriminator_loss, generator_loss, latent_loss
 from alae.model import ALAE
-from alae.schedule import Phase
-from alae.training_step import make_optimizers, train_step
+from alae.training.objectives.alae import discriminator_loss, generator_loss, latent_loss, make_optimizers, train_step
+from alae.training.schedule import Phase
 
 BATCH = 6
 PHASE = Phase(lod=2, alpha=1.0, batch=BATCH, lr=0.002)

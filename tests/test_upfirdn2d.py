@@ -194,7 +194,7 @@ def _cuda_path(x, f, up, down, padding, flip_filter, gain):
     """The autograd Function the 'cuda' impl runs, with whatever op `_cuda_op` returns."""
     upx, upy = up if isinstance(up, tuple) else (up, up)
     downx, downy = down if isinstance(down, tuple) else (down, down)
-    pad = ufd._parse_padding(padding)
+    pad = ufd.parse_padding(padding)
     return ufd._Upfirdn2dCuda.apply(x, f, ufd._Geometry(upx, upy, downx, downy, *pad, flip_filter, float(gain)))
 
 

@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from alae.alignment import AlignedFace, AlignmentError, align_photo
-from alae.cli import ToolError, prepare_output_dir, progress, run_tool, warn
+from alae.cli import ToolError, prepare_output_dir, run_tool, warn
 from alae.datasets.fitting import to_rgb
 from alae.datasets.sources import IMAGE_EXTENSIONS
-from alae.face_landmarks import DEFAULT_MIN_SCORE, FaceLandmarker
+from alae.faces.alignment import AlignedFace, align_photo
+from alae.faces.landmarks import DEFAULT_MIN_SCORE, FaceLandmarker
 from alae.files import save_image, save_json
+from alae.progress import progress
 
 PROG = "alae-align"
 RECORD = "alignment.json"
@@ -62,10 +63,7 @@ def _at_least(low: int):
 
 def _align(args: argparse.Namespace, argv: list[str] | None) -> None:
     photos = list_photos(args.photos)
-    try:
-        landmarker = FaceLandmarker(upsample=args.upsample, min_score=args.min_score)
-    except AlignmentError as error:
-        raise ToolError(str(error)) from error
+    landmarker = FaceLandmarker(upsample=args.upsample, min_score=args.min_score)
     out = prepare_output_dir(args.out, args.overwrite, PROG, argv)
     record = {"output_size": args.size, "coordinates": COORDINATES, "photos": [], "no_face": [], "unreadable": []}
     for path, stem in progress(zip(photos, unique_stems(photos)), total=len(photos), desc=PROG, unit="photo"):

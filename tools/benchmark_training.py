@@ -1,6 +1,6 @@
 """Training speed and memory per lod: `python -m alae.tools.benchmark_training --config demo`.
 
-Times `alae.training_step.train_step` (all three ALAE steps on one process) at every lod of a config
+Times the ALAE objective's `train_step` (all three ALAE steps on one process) at every lod of a config
 on random images: warm-up steps first, then the median over timed steps (the device is
 synchronized around each step). Prints img/s, ms per step and, on CUDA, the peak memory
 allocated per lod — the figure docs/TRAINING.md asks for per GPU. Overrides such as
@@ -9,18 +9,18 @@ allocated per lod — the figure docs/TRAINING.md asks for per GPU. Overrides su
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import time
 
 import torch
 
-from alae import distributed
+import alae.distributed as distributed
 from alae.config import check_world_size, load_config
 from alae.lods import resolution_of
-from alae.model import ALAE
-from alae.schedule import Phase
-from alae.training_step import make_optimizers, train_step
+from alae.training.loop import new_networks
+from alae.training.objectives import objective_named
+from alae.training.objectives.alae import train_step
+from alae.training.schedule import Phase
 
 
 def synchronize(device: torch.device) -> None:
@@ -31,10 +31,7 @@ def synchronize(device: torch.device) -> None:
 def training_state(cfg, device: torch.device):
     """(model, EMA copy, optimizers) as a run starts them: the EMA copy stays resident, as in
     training, so the memory figure counts it."""
-    torch.manual_seed(cfg.train.seed)
-    model = ALAE(cfg.model).to(device)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
-    return model, ema, make_optimizers(model, cfg)
+    return new_networks(cfg, device, objective_named("alae"))
 
 
 def time_lod(model, optimizers, cfg, ctx, lod: int, batch: int, warmup: int, steps: int) -> dict:

@@ -14,10 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae.checkpoint import save_networks_checkpoint
 from alae.cli import ToolError, run_tool, warn
 from alae.config import to_dict
-from alae.loading import ORIGINAL_CHECKPOINT, read_weights
+from alae.model_files.checkpoint import save_networks_checkpoint
+from alae.model_files.loading import ORIGINAL_CHECKPOINT, read_weights
 
 PROG = "alae-convert"
 

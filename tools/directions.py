@@ -7,7 +7,7 @@
 
 A direction file holds a unit vector in W, its scale (the std of w = F(z) along it, so edit
 strengths mean the same for every direction) and metadata: method, attribute, the model's
-fingerprint and the fit statistics (alae.directions). `--orthogonal-to OTHER.npz ...` projects
+fingerprint and the fit statistics (alae.editing.directions). `--orthogonal-to OTHER.npz ...` projects
 other directions out first (InterFaceGAN's conditional manipulation). `fit` encodes the
 labelled images with E (`--align` cuts the faces out first) and fits a logistic regression on
 their w; it reports the held-out accuracy and warns when it is near chance.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alae.cli import MODEL_HELP, ToolError, prepare_output_dir, progress, run_tool, warn
-from alae.directions import (
+from alae.cli import MODEL_HELP, ToolError, prepare_output_dir, resolve_device, run_tool, warn
+from alae.editing.directions import (
     Direction,
     fit_direction,
     import_direction,
@@ -33,19 +33,19 @@ from alae.directions import (
     scale_along,
     sefa_directions,
 )
+from alae.editing.label_files import match_labels, read_labels
+from alae.editing.layer_groups import describe_layers, parse_layers
 from alae.files import save_json
-from alae.image_inputs import ImageRef, gather_images
-from alae.inversion import invert_batches
-from alae.inversion_options import (
+from alae.latents.image_inputs import ImageRef, gather_images
+from alae.latents.inversion import invert_batches
+from alae.latents.options import (
     add_inversion_arguments,
     check_inversion_arguments,
     inversion_setup,
     load_image_model,
 )
-from alae.label_files import match_labels, read_labels
-from alae.loading import load_networks, model_fingerprint
-from alae.sampling import resolve_device
-from alae.style_layers import describe_layers, parse_layers
+from alae.model_files.loading import load_networks, model_fingerprint
+from alae.progress import progress
 
 PROG = "alae-directions"
 SCALE_SAMPLES = 20000  # F samples that measure a direction's scale (std of w along it)

@@ -31,16 +31,15 @@ from importlib import metadata
 
 import torch
 
-from alae import distributed
-from alae.alignment import AlignmentError
+import alae.distributed as distributed
 from alae.cli import ToolError, run_tool
 from alae.config import ConfigError, check_world_size, load_config
-from alae.data import open_images, resolve_data_path
-from alae.face_landmarks import predictor_path
-from alae.kernels import build, selftest
-from alae.local_files import INCEPTION, LPIPS
+from alae.faces.landmarks import AlignmentError, predictor_path
+from alae.kernels import extension, selftest
 from alae.lods import resolution_of
+from alae.metrics.weight_files import INCEPTION, LPIPS
 from alae.tools.benchmark_training import time_lod, training_state
+from alae.training.data import open_images, resolve_data_path
 
 PROG = "alae-doctor"
 REQUIREMENTS = ("gpu", "kernels", "inception", "lpips", "dlib")
@@ -112,9 +111,9 @@ def machine_items() -> list[Item]:
         p = torch.cuda.get_device_properties(i)
         items.append(Item(f"GPU {i}", f"{p.name}, {p.total_memory / 2**30:.1f} GiB, compute capability "
                                       f"{p.major}.{p.minor}"))
-    cuda_home = build._cpp_extension().CUDA_HOME
+    cuda_home = extension.cpp_extension_module().CUDA_HOME
     nvcc = None if cuda_home is None else shutil.which("nvcc", path=f"{cuda_home}/bin")
-    items.append(Item("nvcc", f"{nvcc}, {build.nvcc_version(build._cpp_extension())}" if nvcc
+    items.append(Item("nvcc", f"{nvcc}, {extension.nvcc_version(extension.cpp_extension_module())}" if nvcc
                       else "not found (set CUDA_HOME to the CUDA toolkit): the kernels cannot be built",
                       ok=nvcc is not None, need="kernels"))
     ninja = shutil.which("ninja")
@@ -132,30 +131,30 @@ def kernel_items(gpu_count: int, compile_without_gpu: bool) -> list[Item]:
                  Item("self-test", "no CUDA GPU, not run", ok=False, need="kernels")]
         if compile_without_gpu:
             try:
-                archs, seconds = build.compile_check()
+                archs, seconds = extension.compile_check()
                 items[0] = Item("kernels", f"compiled for TORCH_CUDA_ARCH_LIST={archs} in {seconds:.0f} s (no CUDA "
                                            f"GPU, so not run; the reference ops will be used)", ok=True)
-            except build.BuildError as exc:
+            except extension.BuildError as exc:
                 items[0] = Item("kernels", f"compiling failed: {str(exc).splitlines()[0]}", ok=False, need=ALWAYS,
                                 detail=str(exc))
         return items
     start = time.perf_counter()
     try:
-        path = build.KERNELS.load()
-    except build.BuildError as exc:
+        path = extension.KERNELS.load()
+    except extension.BuildError as exc:
         return [Item("kernels", f"build failed, the reference ops will be used: {str(exc).splitlines()[0]}",
                      ok=False, need="kernels", detail=str(exc))]
-    how = "built now" if build.KERNELS.built_here else "found in the cache"
+    how = "built now" if extension.KERNELS.built_here else "found in the cache"
     items = [Item("kernels", f"{how} in {time.perf_counter() - start:.1f} s: {path}", ok=True)]
     tested = set()
     for i in range(gpu_count):
         device = torch.device("cuda", i)
-        gpu = build.gpu_name(device)
+        gpu = extension.gpu_name(device)
         if gpu in tested:
             continue
         tested.add(gpu)
-        recorded = build.KERNELS.recorded_selftest(gpu)
-        results = recorded or build.KERNELS.selftest_results(device)
+        recorded = extension.KERNELS.recorded_selftest(gpu)
+        results = recorded or extension.KERNELS.selftest_results(device)
         for op, result in results.items():
             fallback = "" if result["passed"] else f"; {op} uses impl='ref' (impl='cuda' raises)"
             items.append(Item(f"self-test {op}", f"{selftest.summary(result)}{fallback} [{gpu}, "

@@ -20,23 +20,24 @@ from pathlib import PurePosixPath
 import numpy as np
 import torch
 
-from alae.cli import add_model_and_output_arguments, prepare_output_dir, progress, run_tool, ToolError, warn
+from alae.cli import ToolError, add_model_and_output_arguments, prepare_output_dir, run_tool, warn
 from alae.datasets import to_uint8
-from alae.directions import compatibility_warning, load_direction
+from alae.editing.directions import compatibility_warning, load_direction
+from alae.editing.layer_groups import describe_layers, parse_layers
+from alae.editing.wplus_edits import apply_direction
 from alae.files import save_gif, save_image, save_json, save_npz
 from alae.grids import grid_uint8
-from alae.image_inputs import gather_images
-from alae.inversion import invert_batches
-from alae.inversion_options import (
+from alae.latents.image_inputs import gather_images
+from alae.latents.inversion import invert_batches
+from alae.latents.options import (
     add_inversion_arguments,
     check_inversion_arguments,
     inversion_setup,
     load_image_model,
 )
-from alae.latent_edits import apply_direction
-from alae.loading import model_fingerprint
-from alae.sampling import synthesize
-from alae.style_layers import describe_layers, parse_layers
+from alae.latents.synthesis import synthesize
+from alae.model_files.loading import model_fingerprint
+from alae.progress import progress
 
 PROG = "alae-edit"
 

@@ -23,12 +23,21 @@ import time
 import numpy as np
 import torch
 
-from alae.cli import add_model_and_output_arguments, parse_int_ranges, prepare_output_dir, progress, run_tool, ToolError
+from alae.cli import (
+    ToolError,
+    add_model_and_output_arguments,
+    parse_int_ranges,
+    prepare_output_dir,
+    resolve_device,
+    run_tool,
+)
 from alae.datasets import to_model_range, to_uint8
 from alae.files import save_image, save_npz
 from alae.grids import grid_uint8
-from alae.loading import load_networks
-from alae.sampling import NOISE_MODES, latents_for_seeds, noise_inputs, resolve_device
+from alae.latents.noise import NOISE_MODES, noise_inputs
+from alae.latents.seeds import latents_for_seeds
+from alae.model_files.loading import load_networks
+from alae.progress import progress
 
 PROG = "alae-generate"
 

@@ -19,20 +19,20 @@ import sys
 import numpy as np
 import torch
 
-from alae.cli import add_model_and_output_arguments, prepare_output_dir, run_tool, ToolError
+from alae.cli import ToolError, add_model_and_output_arguments, prepare_output_dir, run_tool
 from alae.datasets import to_uint8
-from alae.endpoints import resolve_endpoints
+from alae.editing.wplus_edits import interpolate
 from alae.files import save_gif, save_image, save_npz
 from alae.grids import grid_uint8
-from alae.inversion_options import (
+from alae.latents.endpoints import resolve_endpoints
+from alae.latents.options import (
     add_inversion_arguments,
     add_seed_arguments,
     check_inversion_arguments,
     inversion_setup,
     load_image_model,
 )
-from alae.latent_edits import interpolate
-from alae.sampling import synthesize
+from alae.latents.synthesis import synthesize
 
 PROG = "alae-interpolate"
 

@@ -17,13 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from alae import distributed
-from alae.cli import MODEL_HELP, ToolError, run_tool
-from alae.data import resolve_data_path
+import alae.distributed as distributed
+from alae.cli import MODEL_HELP, ToolError, resolve_device, run_tool
 from alae.datasets.builder import default_workers
-from alae.loading import networks_from_weights, read_weights
 from alae.metrics import MODES, RESULTS_FILE, append_result, check_metric_names, compute_metrics
-from alae.sampling import resolve_device
+from alae.model_files.loading import networks_from_weights, read_weights
+from alae.training.data import resolve_data_path
 
 PROG = "alae-metrics"
 

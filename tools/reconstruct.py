@@ -26,21 +26,22 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from alae.cli import add_model_and_output_arguments, prepare_output_dir, progress, run_tool, ToolError, warn
+from alae.cli import ToolError, add_model_and_output_arguments, prepare_output_dir, run_tool, warn
 from alae.datasets import to_uint8
 from alae.files import save_image, save_json, save_npz, save_text
 from alae.grids import row_groups_grid
-from alae.image_inputs import gather_images
-from alae.image_metrics import mse, psnr, ssim
-from alae.inversion import invert_batches
-from alae.inversion_options import (
+from alae.latents.image_inputs import gather_images
+from alae.latents.inversion import invert_batches
+from alae.latents.noise import noise_inputs
+from alae.latents.options import (
     add_inversion_arguments,
     check_inversion_arguments,
     inversion_setup,
     load_image_model,
 )
-from alae.loading import model_fingerprint
-from alae.sampling import noise_inputs
+from alae.metrics.per_image import mse, psnr, ssim
+from alae.model_files.loading import model_fingerprint
+from alae.progress import progress
 
 PROG = "alae-reconstruct"
 SSIM_MIN_SIZE = 11  # SSIM's 11x11 Gaussian window

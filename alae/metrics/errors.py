@@ -1,6 +1,6 @@
 """The one error type of the metrics: a problem the user can fix, said in one line."""
-from alae.cli import ToolError
+from alae.errors import UserError
 
 
-class MetricError(ToolError):
+class MetricError(UserError, ValueError):
     """An unknown metric name, missing or unusable weights, or data that cannot give the metric."""

@@ -14,15 +14,15 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from alae.cli import progress
-from alae.data import open_images
+from alae.datasets import LMDBDataset
 from alae.distributed import Context
 from alae.lods import resolution_of
-from alae.lpips import LPIPSError, load_lpips
 from alae.metrics.errors import MetricError
 from alae.metrics.inception import InceptionFeatures
+from alae.metrics.lpips import LPIPSError, load_lpips
 from alae.metrics.sharding import shard
 from alae.model import ALAE
+from alae.progress import progress
 
 
 class _NoProgress:
@@ -75,10 +75,10 @@ class Evaluation:
         return resolution_of(self.model.num_lods - 1)
 
     def images(self, resolution: int):
-        """The database at `resolution` (an LMDBDataset: uint8 [3, R, R] items)."""
+        """The database at `resolution`, unflipped (an LMDBDataset: uint8 [3, R, R] items)."""
         key = ("images", resolution)
         if key not in self.memo:
-            self.memo[key] = open_images(self.data, resolution)
+            self.memo[key] = LMDBDataset(self.data, resolution)
         return self.memo[key]
 
     def inception(self) -> InceptionFeatures:

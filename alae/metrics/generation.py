@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alae import randomness
+import alae.randomness as randomness
 from alae.datasets import to_uint8
 from alae.metrics.dataset_stats import real_statistics
 from alae.metrics.evaluation import Evaluation

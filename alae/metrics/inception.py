@@ -1,7 +1,7 @@
 """The Inception feature network of FID and KID: finding the weights, and features in clean-fid's two modes.
 
 The network is NVlabs' TorchScript ``inception-2015-12-05.pt`` (the file StyleGAN2-ADA and
-clean-fid use), looked up by `alae.local_files.INCEPTION` (``--inception``,
+clean-fid use), looked up by `alae.metrics.weight_files.INCEPTION` (``--inception``,
 ``$ALAE_INCEPTION``, the cache root, clean-fid's folder). When none of those holds it and no
 path was given, clean-fid's download helper fetches it into the cache root; on a machine
 without internet that fails and the error is the one line naming the file, its URL and where
@@ -37,8 +37,8 @@ from cleanfid.downloads_helper import check_download_inception
 from cleanfid.resize import build_resizer
 
 from alae.files import save_json
-from alae.local_files import INCEPTION, cache_root
 from alae.metrics.errors import MetricError
+from alae.metrics.weight_files import INCEPTION, cache_root
 
 MODES = ("clean", "legacy_tensorflow")  # clean-fid's modes for the TorchScript Inception
 INCEPTION_SIZE = 299  # clean-fid / Inception v3 input side

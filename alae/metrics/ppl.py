@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alae import randomness
+import alae.randomness as randomness
 from alae.metrics.evaluation import Evaluation
 from alae.metrics.generation import latents
 from alae.metrics.lpips_inputs import downscale_for_vgg

@@ -1,7 +1,7 @@
 """Reconstruction metrics: how close G(E(x)) comes back to real images x.
 
 The images: the database's last `holdout` images when a holdout is given (the images training
-never saw, `alae.data.held_out_images`), else the whole database; `{N}k` takes the first N of
+never saw, `alae.training.data.held_out_images`), else the whole database; `{N}k` takes the first N of
 those. Reconstruction j of the set (its position, whatever the rank) uses noise maps seeded by
 (seed, "eval", j), the draws of the training loop's held-out reconstructions. Each metric
 records the number of images it used.
@@ -18,11 +18,10 @@ records the number of images it used.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from alae import randomness
+import alae.randomness as randomness
 from alae.datasets import to_model_range, to_uint8
-from alae.grids import to_full_resolution
-from alae.layers import downsample2x
 from alae.lods import resolution_of
 from alae.metrics.dataset_stats import real_statistics
 from alae.metrics.errors import MetricError
@@ -31,6 +30,7 @@ from alae.metrics.frechet import feature_moments, frechet_distance
 from alae.metrics.lpips_inputs import downscale_for_vgg
 from alae.metrics.results import Figures
 from alae.metrics.sharding import gather_rows, sum_over_ranks
+from alae.networks.layers import downsample2x
 
 
 def reconstruction_range(ev: Evaluation, count: int | None) -> range:
@@ -87,6 +87,11 @@ def lpips_rec(ev: Evaluation, name: str, count: int) -> Figures:
     bar.close()
     (total,) = sum_over_ranks([total], ev.ctx)
     return Figures(total / len(indices), {"reconstructed": len(indices)}, _details(ev))
+
+
+def to_full_resolution(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Images [N, C, r, r] nearest-upsampled to [N, C, resolution, resolution] (unchanged if r is already that)."""
+    return F.interpolate(x, size=(resolution, resolution), mode="nearest") if x.shape[-1] < resolution else x
 
 
 @torch.no_grad()

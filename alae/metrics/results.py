@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alae.json_lines import append_json_line
+from alae.files import append_json_line
 
 RESULTS_FILE = "metrics.jsonl"
 

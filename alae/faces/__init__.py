@@ -1,0 +1,1 @@
+"""Faces in photos: dlib landmarks (landmarks.py) and FFHQ alignment (alignment.py)."""

@@ -1,0 +1,132 @@
+"""Feeding real images to training: data order, per-rank shards, held-out images.
+
+The data order is a pure function of (seed, epoch, position): each epoch shuffles the
+training indices with a generator seeded by (seed, epoch) and cuts them into consecutive
+global batches; rank r of W takes rows [r·B/W, (r+1)·B/W) of every global batch. A
+checkpoint stores (epoch, position), so a resumed run reads exactly the images an
+uninterrupted run would, on any world size. Horizontal flips are drawn the same way, per
+(epoch, index), so mirroring does not depend on the rank or the worker either.
+
+The last `data.holdout` images of the database never enter training; they are the fixed
+batch whose reconstructions are drawn in the sample grids and measured by MSE.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+import alae.datasets as datasets
+import alae.randomness as randomness
+from alae.config import Config, ConfigError
+
+
+@dataclass(frozen=True)
+class DataPosition:
+    """How far training has read: the epoch and the offset of the next global batch in it."""
+
+    epoch: int = 0
+    offset: int = 0
+
+    def batch_start(self, global_batch: int, num_train: int) -> "DataPosition":
+        """Where the next global batch starts: here, or at the next epoch if this one is too short."""
+        if self.offset + global_batch > num_train:
+            return DataPosition(self.epoch + 1, 0)
+        return self
+
+    def advance(self, global_batch: int, num_train: int) -> "DataPosition":
+        """The position after one more global batch."""
+        start = self.batch_start(global_batch, num_train)
+        return DataPosition(start.epoch, start.offset + global_batch)
+
+
+def epoch_order(seed: int, epoch: int, num_train: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(permutation of range(num_train), flip bit per index) for one epoch."""
+    g = randomness.generator(seed, "data", epoch)
+    return torch.randperm(num_train, generator=g), torch.randint(0, 2, (num_train,), generator=g, dtype=torch.bool)
+
+
+class ShardSampler(Sampler):
+    """Endless (index, flip) pairs for one rank, starting at `start`, one rank-slice per global batch."""
+
+    def __init__(self, num_train: int, global_batch: int, rank: int, world_size: int, seed: int,
+                 start: DataPosition, mirror: bool):
+        if global_batch > num_train:
+            raise ConfigError(
+                f"the global batch ({global_batch}) is larger than the training set ({num_train} images after "
+                f"data.holdout): lower train.batch_per_lod or add images"
+            )
+        self.num_train, self.global_batch = num_train, global_batch
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.start, self.mirror = start, mirror
+
+    def __iter__(self):
+        per_rank = self.global_batch // self.world_size
+        position = self.start
+        epoch, order, flips = None, None, None
+        while True:
+            position = position.batch_start(self.global_batch, self.num_train)
+            if position.epoch != epoch:
+                epoch = position.epoch
+                order, flips = epoch_order(self.seed, epoch, self.num_train)
+            first = position.offset + self.rank * per_rank
+            for i in order[first : first + per_rank].tolist():
+                yield i, bool(flips[i]) and self.mirror
+            position = position.advance(self.global_batch, self.num_train)
+
+
+class MirroredImages(Dataset):
+    """Wraps an image dataset: item (index, flip) → uint8 [C, H, W], flipped horizontally if asked."""
+
+    def __init__(self, images: Dataset):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, item):
+        index, flip = item
+        image = self.images[index]
+        return image.flip(-1) if flip else image
+
+
+def resolve_data_path(cfg: Config, override: str | None) -> Path:
+    """`--data` or `data.path`; the word `lfw` builds (once) and returns the embedded demo database."""
+    path = override or cfg.data.path
+    if not path:
+        raise ConfigError("no training data: give --data PATH or set data.path (an alae LMDB; see docs/DATA.md)")
+    if path == "lfw":
+        return datasets.ensure_lfw_database(datasets.default_cache_dir(), max_res=cfg.model.resolution)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ConfigError(f"data path does not exist: {path} (build one with alae-prepare SOURCE {path})")
+    return path
+
+
+def open_images(path: Path, resolution: int):
+    """The database at one resolution, unflipped: training flips come from the sampler (per epoch
+    and index, `data.mirror`), never from LMDBDataset's own `mirror`, which draws from torch's
+    global RNG and would not repeat on resume."""
+    return datasets.LMDBDataset(path, resolution)
+
+
+def make_loader(path: Path, resolution: int, num_train: int, global_batch: int, rank: int, world_size: int,
+                seed: int, start: DataPosition, mirror: bool, workers: int) -> DataLoader:
+    """An endless loader of this rank's uint8 batches [B/W, C, R, R] from `start` on."""
+    sampler = ShardSampler(num_train, global_batch, rank, world_size, seed, start, mirror)
+    return DataLoader(
+        MirroredImages(open_images(path, resolution)),
+        batch_size=global_batch // world_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )
+
+
+def held_out_images(path: Path, resolution: int, holdout: int) -> torch.Tensor:
+    """The database's last `holdout` images as uint8 [holdout, C, R, R]."""
+    images = open_images(path, resolution)
+    return torch.stack([images[i] for i in range(len(images) - holdout, len(images))])

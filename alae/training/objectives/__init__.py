@@ -1,0 +1,17 @@
+"""Training objectives, one module each behind one interface, chosen by name (`objective_named`).
+
+An objective module has `make_optimizers(model, cfg) -> {name: optimizer}` and
+`train_step(model, optimizers, reals_u8, phase, cfg, ctx, step) -> {statistic: 0-d tensor}`.
+"""
+from types import ModuleType
+
+from alae.training.objectives import alae
+
+OBJECTIVES: dict[str, ModuleType] = {"alae": alae}
+
+
+def objective_named(name: str) -> ModuleType:
+    """The objective module registered under `name` (KeyError naming the known ones otherwise)."""
+    if name not in OBJECTIVES:
+        raise KeyError(f"no training objective {name!r}; known: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name]

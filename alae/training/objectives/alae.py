@@ -1,0 +1,206 @@
+"""The ALAE objective (Pidhorskyi et al. 2020, Algorithm 1): three steps per iteration and their
+three losses (non-saturating logistic, `softplus`), each a batch mean per micro-batch.
+
+1. discriminator step (E and D learn): softplus(D(E(fake))) + softplus(−D(E(real)))
+   + γ/2·‖∇_x D(E(x_real))‖² (R1; γ = 10 in the original code), the R1 term scaled by the lazy
+   interval when it is applied only every few steps; fakes G(F(z)) with style mixing, no grad;
+2. generator step (F and G learn): softplus(−D(E(G(styles)))), styles mixed, E and D frozen;
+3. latent reconstruction step: ‖E(G(w)) − w‖² averaged over batch and latent dimensions, with
+   w = F(z) detached as the target (the gradient reaches F, if it learns here, through G only);
+   the original code steps both optimizers here (`train.latent_step_updates_mapping`).
+
+`train_step` runs them on this rank's share of a global batch, drawing every latent,
+style-mixing choice and noise map from `alae.randomness` by global sample index, so N ranks
+compute what one rank computes with the whole batch. Nothing here reads a tensor back to the host.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import alae.distributed as distributed
+import alae.randomness as randomness
+from alae.config import Config
+from alae.datasets import to_model_range
+from alae.model import ALAE
+from alae.training.objectives.common import (
+    LossStats,
+    Shard,
+    accumulate_gradients,
+    fade_reals,
+    optimizer_step,
+    set_trainable,
+)
+from alae.training.schedule import Phase
+
+
+def make_optimizers(model: ALAE, cfg: Config) -> dict[str, torch.optim.Adam]:
+    """Two Adams as in the original code: one for E and D, one for F and G (equalized lr → plain Adam)."""
+    t = cfg.train
+    # foreach: one multi-tensor update per optimizer instead of a loop over parameters (torch
+    # picks it by itself only on CUDA); the same arithmetic.
+    kwargs = dict(lr=t.lr_per_lod[0], betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps, foreach=True)
+    return {
+        "encoder_discriminator": torch.optim.Adam([*model.E.parameters(), *model.D.parameters()], **kwargs),
+        "mapping_generator": torch.optim.Adam([*model.F.parameters(), *model.G.parameters()], **kwargs),
+    }
+
+
+# --- the three losses --------------------------------------------------------------------------
+
+def discriminator_loss(model: ALAE, reals: torch.Tensor, fakes: torch.Tensor, lod: int, alpha: float,
+                       r1_weight: float) -> tuple[torch.Tensor, LossStats]:
+    """reals, fakes: [N, C, R, R] in [−1, 1]; r1_weight = γ/2 × interval (0 disables R1)."""
+    reals = reals.detach().requires_grad_(r1_weight > 0)
+    real_logits = model.discriminate(model.encode(reals, lod, alpha))
+    fake_logits = model.discriminate(model.encode(fakes.detach(), lod, alpha))
+    loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+    stats = {"loss_d": loss.detach(), "logits_real": real_logits.detach().mean(),
+             "logits_fake": fake_logits.detach().mean()}
+    if r1_weight > 0:
+        (grad,) = torch.autograd.grad(real_logits.sum(), reals, create_graph=True)
+        r1 = grad.square().sum(dim=[1, 2, 3]).mean()
+        loss = loss + r1_weight * r1
+        stats["r1"] = r1.detach()
+    return loss, stats
+
+
+def generator_loss(model: ALAE, styles: torch.Tensor, lod: int, alpha: float, noise) -> tuple[torch.Tensor, LossStats]:
+    """styles: [N, layers, latent] (mixed); the generator wants D to call its images real."""
+    logits = model.discriminate(model.encode(model.generate(styles, lod, alpha, noise=noise), lod, alpha))
+    loss = F.softplus(-logits).mean()
+    return loss, {"loss_g": loss.detach()}
+
+
+def latent_loss(model: ALAE, w: torch.Tensor, lod: int, alpha: float, noise) -> tuple[torch.Tensor, LossStats]:
+    """w: [N, latent] from F; the encoder must recover it from the image G makes of it."""
+    recovered = model.encode(model.generate(model.broadcast(w), lod, alpha, noise=noise), lod, alpha)
+    loss = (recovered - w.detach()).square().mean()
+    return loss, {"loss_latent": loss.detach()}
+
+
+# --- what a step draws -------------------------------------------------------------------------
+
+class StepDraws:
+    """The random inputs of one iteration on this rank, seeded by (seed, step, purpose, global index)."""
+
+    def __init__(self, model: ALAE, cfg: Config, phase: Phase, shard: Shard, step: int, device: torch.device):
+        self.cfg, self.phase, self.shard, self.step, self.device = cfg, phase, shard, step, device
+        self.noise_shapes = model.G.noise_shapes(phase.lod)
+
+    def latents(self, purpose: str, name: str) -> torch.Tensor:
+        """This rank's rows of a [global batch, latent] standard normal draw."""
+        shape = (self.phase.batch, self.cfg.model.latent_dim)
+        return randomness.global_normal(shape, self.shard.rows, self.cfg.train.seed, self.step, purpose,
+                                        name).to(self.device)
+
+    def mixing(self, purpose: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z1, z2, crossover layer per sample) for a step that mixes styles."""
+        t, lod = self.cfg.train, self.phase.lod
+        cross = randomness.crossover_layers(self.phase.batch, self.shard.rows, 2 * (lod + 1), t.style_mixing_prob,
+                                            t.seed, self.step, purpose, "mix",
+                                            per_batch=t.style_mixing == "per_batch").to(self.device)
+        return self.latents(purpose, "z1"), self.latents(purpose, "z2"), cross
+
+    def noise(self, purpose: str, s: int, e: int) -> list[torch.Tensor]:
+        """G's noise maps for local rows [s, e); with `train.first_noise=per_batch` the first map is
+        shared by the whole batch, as the original's 4x4 constant has batch 1."""
+        t = self.cfg.train
+        maps = randomness.per_sample_noise(self.noise_shapes, self.shard.global_indices(s, e), self.device,
+                                           t.seed, self.step, purpose, "noise")
+        if t.first_noise == "per_batch":
+            shared = randomness.global_normal((1, *self.noise_shapes[0]), slice(None), t.seed, self.step, purpose,
+                                              "noise0")
+            maps[0] = shared.to(self.device).expand(e - s, -1, -1, -1)
+        return maps
+
+
+class WAverageUpdate:
+    """Sums w over an update's micro-batches and moves `model.w_avg` toward the global batch mean."""
+
+    def __init__(self, model: ALAE, cfg: Config, shard: Shard, world_size: int, device: torch.device):
+        self.model, self.beta, self.shard, self.world_size = model, cfg.train.w_avg_beta, shard, world_size
+        self.w_sum = torch.zeros(cfg.model.latent_dim, device=device)
+
+    def add(self, w: torch.Tensor) -> None:
+        self.w_sum += w.detach().sum(0)
+
+    def apply(self) -> None:
+        w_mean = self.w_sum / self.shard.size
+        distributed.all_reduce_mean_([w_mean], self.world_size)
+        self.model.update_w_avg(w_mean[None], self.beta)
+        self.w_sum.zero_()
+
+
+# --- the iteration -------------------------------------------------------------------------------
+
+def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Phase, cfg: Config,
+               ctx: distributed.Context, step: int) -> LossStats:
+    """One ALAE iteration on this rank's share of the global batch (reals_u8: uint8 [B/W, C, R, R]).
+
+    Returns this rank's loss statistics as 0-d tensors on the device (not reduced over ranks,
+    never read on the host here): the loop sums them over a tick and reduces them once.
+    """
+    t, lod, alpha = cfg.train, phase.lod, phase.alpha
+    shard = Shard.of(reals_u8.shape[0], ctx.rank, t.batch_gpu)
+    reals = fade_reals(to_model_range(reals_u8.to(ctx.device, non_blocking=True)).to(model.w_avg.dtype), alpha)
+    draws = StepDraws(model, cfg, phase, shard, step, ctx.device)
+    w_avg = WAverageUpdate(model, cfg, shard, ctx.world_size, ctx.device)
+    every_step = t.w_avg_updates == "every_step"  # the original's: one update per generate call
+    stats: LossStats = {}
+
+    # 1. Discriminator step: E and D learn to tell real images from generated ones (+ R1 on reals).
+    set_trainable(model, F=False, G=False, E=True, D=True)
+    opt = optimizers["encoder_discriminator"]
+    opt.zero_grad(set_to_none=True)
+    r1_weight = t.r1_gamma / 2 * t.r1_interval if step % t.r1_interval == 0 else 0.0
+    z1, z2, cross = draws.mixing("d")
+
+    def d_loss(s: int, e: int):
+        with torch.no_grad():
+            w1 = model.map(z1[s:e])
+            if every_step:
+                w_avg.add(w1)
+            styles = model.crossover_styles(w1, model.map(z2[s:e]), cross[s:e], lod)
+            fakes = model.generate(styles, lod, alpha, noise=draws.noise("d", s, e))
+        return discriminator_loss(model, reals[s:e], fakes, lod, alpha, r1_weight)
+
+    accumulate_gradients(shard, d_loss, stats)
+    optimizer_step(opt, ctx.world_size)
+    if every_step:
+        w_avg.apply()
+
+    # 2. Generator step: F and G learn to make images D (through E) calls real.
+    set_trainable(model, F=True, G=True, E=False, D=False)
+    opt = optimizers["mapping_generator"]
+    opt.zero_grad(set_to_none=True)
+    z1, z2, cross = draws.mixing("g")
+
+    def g_loss(s: int, e: int):
+        w1 = model.map(z1[s:e])
+        w_avg.add(w1)
+        styles = model.crossover_styles(w1, model.map(z2[s:e]), cross[s:e], lod)
+        return generator_loss(model, styles, lod, alpha, draws.noise("g", s, e))
+
+    accumulate_gradients(shard, g_loss, stats)
+    optimizer_step(opt, ctx.world_size)
+    w_avg.apply()
+
+    # 3. Latent reconstruction step: E(G(w)) ≈ w. The original code also steps F here (option).
+    set_trainable(model, F=t.latent_step_updates_mapping, G=True, E=True, D=False)
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    z = draws.latents("latent", "z1")
+
+    def reconstruction_loss(s: int, e: int):
+        w = model.map(z[s:e])
+        if every_step:
+            w_avg.add(w)
+        return latent_loss(model, w, lod, alpha, draws.noise("latent", s, e))
+
+    accumulate_gradients(shard, reconstruction_loss, stats)
+    for opt in optimizers.values():
+        optimizer_step(opt, ctx.world_size)
+    if every_step:
+        w_avg.apply()
+    return stats
