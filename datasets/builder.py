@@ -25,15 +25,17 @@ from .layout import (
     FORMAT_VERSION,
     META_KEY,
     PROGRESS_KEY,
+    encode_label,
     image_key,
+    label_key,
     name_key,
     read_json,
     write_json,
 )
 from .readers import release_reader
+from .source_protocol import ImageSource
 from .sources import IMAGE_EXTENSIONS, LfwFacesSource, open_source
 
-LFW_DEFAULT_MAX_RESOLUTION = 32
 MAX_RESOLUTION_PROBES = 100  # images tried when inferring --max-res from the first readable one
 
 
@@ -77,11 +79,13 @@ def build_database(
     commit_images: int = 1000,
     commit_bytes: int = 64 << 20,
 ) -> BuildSummary:
-    """Build the database `out` (a directory) from `source` (a folder, a zip archive or 'lfw').
+    """Build the database `out` (a directory) from `source` (a folder, a zip archive, MNIST IDX
+    files, 'lfw' or 'mnist'; sources.open_source).
 
     Stores every power-of-two resolution from min_resolution to max_resolution (pixels; default:
-    the first readable image's shorter side rounded down to a power of two, 32 for 'lfw') of the
-    first `limit` images in sorted-name order. workers: decoding processes (0 or 1: in this
+    the first readable image's shorter side rounded down to a power of two, 32 for 'lfw' and
+    MNIST, which is stored at 32 only) of the first `limit` images in the source's order, with
+    their labels when the source has them. workers: decoding processes (0 or 1: in this
     process). progress: show a tqdm bar and report skipped files on stderr. A transaction is
     committed every `commit_images` images or `commit_bytes` bytes of records.
 
@@ -103,7 +107,12 @@ def build_database(
         raise DatasetError(f"no images found in {source} (looked for {' '.join(IMAGE_EXTENSIONS)}{ignored})")
     if max_resolution is None:
         max_resolution = _default_max_resolution(image_source, names)
+    native, padded = image_source.native_resolution, image_source.default_max_resolution
+    if native is not None and max_resolution != padded:
+        raise DatasetError(f"{source} is stored at {padded} px (its {native}x{native} images padded with zeros): "
+                           f"--max-res must be {padded}, got {max_resolution}")
     resolutions = _resolutions(min_resolution, max_resolution)
+    contents = _source_fields(image_source, len(names), len(listing.images))
     build_args = {
         "source": image_source.description,
         "max_resolution": max_resolution,
@@ -120,7 +129,7 @@ def build_database(
     release_reader(out)  # py-lmdb allows one open environment per database per process
     env = lmdb.open(str(out), map_size=estimate, readahead=False, meminit=False)
     try:
-        state = _start_or_resume(env, out, build_args, resolutions)
+        state = _start_or_resume(env, out, build_args, resolutions, contents)
         if state["complete"]:
             return BuildSummary(
                 out, state["count"], resolutions, _encodings(resolutions, encoding),
@@ -131,7 +140,7 @@ def build_database(
         resumed_at = state["next_source"]
         count, skipped = _write_images(
             env, maker, names, state, workers, progress, commit_images, commit_bytes,
-            _metadata(build_args, resolutions, complete=True, count=None, skipped=None),
+            _metadata(build_args, resolutions, contents, complete=True, count=None, skipped=None),
         )
     finally:
         env.close()
@@ -214,6 +223,8 @@ def _commit(env: lmdb.Environment, batch, finish) -> None:
                     for resolution, record in image.records.items():
                         txn.put(image_key(resolution, index), record)
                     txn.put(name_key(index), image.name.encode())
+                    if image.label is not None:
+                        txn.put(label_key(index), encode_label(image.label))
                 finish(txn)
             return
         except lmdb.MapFullError:
@@ -230,7 +241,8 @@ def _check_destination(out: Path) -> None:
         raise DatasetError(f"output {out} is a non-empty directory without a database; choose a new path")
 
 
-def _start_or_resume(env: lmdb.Environment, out: Path, build_args: dict, resolutions: list[int]) -> dict:
+def _start_or_resume(env: lmdb.Environment, out: Path, build_args: dict, resolutions: list[int],
+                     contents: dict) -> dict:
     """The build state: {'complete': True, 'count', 'skipped'} for a finished database, else the resume point.
 
     A fresh database gets its (incomplete) metadata and a zero resume point in its first commit.
@@ -242,7 +254,8 @@ def _start_or_resume(env: lmdb.Environment, out: Path, build_args: dict, resolut
         except ValueError:
             meta = "unreadable"
         if meta is None and env.stat()["entries"] == 0:
-            write_json(txn, META_KEY, _metadata(build_args, resolutions, complete=False, count=None, skipped=None))
+            meta = _metadata(build_args, resolutions, contents, complete=False, count=None, skipped=None)
+            write_json(txn, META_KEY, meta)
             state = {"next_source": 0, "next_index": 0, "skipped": []}
             write_json(txn, PROGRESS_KEY, state)
             return {**state, "complete": False}
@@ -268,21 +281,39 @@ def _start_or_resume(env: lmdb.Environment, out: Path, build_args: dict, resolut
         return {**progress, "complete": False}
 
 
-def _metadata(build_args: dict, resolutions: list[int], *, complete: bool, count, skipped) -> dict:
-    """The metadata record (layout.py lists its fields)."""
+def _metadata(build_args: dict, resolutions: list[int], contents: dict, *, complete: bool, count, skipped) -> dict:
+    """The metadata record (layout.py lists its fields); contents: `_source_fields`."""
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "complete": complete,
         "count": count,
         "resolutions": resolutions,
-        "channels": 3,
         "encoding": build_args["encoding"],
         "record_encodings": {str(r): e for r, e in _encodings(resolutions, build_args["encoding"]).items()},
         "source": build_args["source"],
         "build": build_args,
         "skipped": skipped,
+        **contents,
     }
+
+
+def _source_fields(source: ImageSource, used: int, listed: int) -> dict:
+    """The metadata fields the source decides: channels; labels, native_resolution and test_count when it has them.
+
+    used of the listed names go into the database (--limit drops the rest from the end, so
+    from the test split first). A source with a test split never skips images (its pixels are
+    in memory), so the split's part in the database is the last test_count images.
+    """
+    fields = {"channels": source.channels}
+    if source.classes is not None:
+        fields["labels"] = {"classes": source.classes}
+    if source.native_resolution is not None:
+        fields["native_resolution"] = source.native_resolution
+    test_count = source.test_count - (listed - used)
+    if test_count > 0:
+        fields["test_count"] = test_count
+    return fields
 
 
 def _encodings(resolutions: list[int], policy: str) -> dict[int, str]:
@@ -299,10 +330,11 @@ def _resolutions(min_resolution: int, max_resolution: int) -> list[int]:
     return [1 << k for k in range(min_resolution.bit_length() - 1, max_resolution.bit_length())]
 
 
-def _default_max_resolution(image_source, names: list[str]) -> int:
-    """32 for 'lfw'; else the shorter side of the first readable image, rounded down to a power of two."""
-    if isinstance(image_source, LfwFacesSource):
-        return LFW_DEFAULT_MAX_RESOLUTION
+def _default_max_resolution(image_source: ImageSource, names: list[str]) -> int:
+    """The source's default (32 for 'lfw' and MNIST); else the shorter side of the first readable image,
+    rounded down to a power of two."""
+    if image_source.default_max_resolution is not None:
+        return image_source.default_max_resolution
     for name in names[:MAX_RESOLUTION_PROBES]:
         try:
             side = min(image_source.open_image(name).size)

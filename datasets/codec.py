@@ -21,11 +21,12 @@ def record_encoding(resolution: int, policy: str) -> str:
 
 
 def encode_record(image: np.ndarray, encoding: str) -> bytes:
-    """uint8 image [H, W, C] -> record bytes: 'raw' is C*H*W bytes in CHW order, 'png' a PNG file."""
+    """uint8 image [H, W, C] (C 3 or 1) -> record bytes: 'raw' is C*H*W bytes in CHW order, 'png' an RGB or grey PNG."""
     if encoding == "raw":
         return np.ascontiguousarray(image.transpose(2, 0, 1)).tobytes()
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    picture = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
+    picture.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
@@ -45,4 +46,4 @@ def decode_record(record, encoding: str, resolution: int, channels: int) -> np.n
         image = image[:, :, None]
     if image.shape != (resolution, resolution, channels):
         raise ValueError(f"PNG record is {image.shape}, expected ({resolution}, {resolution}, {channels})")
-    return np.ascontiguousarray(image.transpose(2, 0, 1))
+    return image.transpose(2, 0, 1).copy()  # a copy in C order: the array PIL gave is read-only

@@ -2,11 +2,20 @@
 
 A database is an LMDB environment directory (data.mdb, lock.mdb) holding:
   b"alae/meta"              JSON metadata (written by builder.py): format, format_version,
-                            complete, count, resolutions, channels, encoding, record_encodings,
-                            source, build (the arguments a resumed build must match), skipped
+                            complete, count, resolutions, channels (3 RGB, 1 grey), encoding,
+                            record_encodings, source, build (the arguments a resumed build must
+                            match), skipped; and only when the source has them:
+                              labels: {"classes": K}: every image has a label record
+                              native_resolution: N: the max level R holds an NxN picture centred
+                                in a zero border of (R - N) / 2 px (MNIST: 28 in 32)
+                              test_count: N: the last N images are the source's test split
   b"alae/progress"          JSON resume point of an unfinished build; deleted on completion
   b"img/RRRR/IIIIIIII"      one image level: resolution RRRR, index IIIIIIII (zero-padded decimal)
   b"name/IIIIIIII"          UTF-8 source name (relative path, zip member or demo name) of an index
+  b"label/IIIIIIII"         class label of an index as ASCII decimal, in [0, K) (labelled databases only)
+
+The optional fields came after format version 1 and leave it unchanged: a database without them
+reads as before.
 """
 import json
 from pathlib import Path
@@ -30,6 +39,30 @@ def image_key(resolution: int, index: int) -> bytes:
 def name_key(index: int) -> bytes:
     """Key of the source name of image `index`."""
     return b"name/%08d" % index
+
+
+def label_key(index: int) -> bytes:
+    """Key of the class label of image `index`."""
+    return b"label/%08d" % index
+
+
+def encode_label(label: int) -> bytes:
+    """A label record: the label as ASCII decimal."""
+    return b"%d" % label
+
+
+def decode_label(record, classes: int) -> int:
+    """The label in a label record; ValueError unless it is ASCII decimal digits of a value in [0, classes)."""
+    text = bytes(record)
+    if not text.isdigit() or not int(text) < classes:
+        raise ValueError(f"label record {text[:20]!r} is not a class in 0..{classes - 1}")
+    return int(text)
+
+
+def native_border(meta: dict) -> int:
+    """Width in pixels of the zero border around the native picture at the max level (0 without native_resolution)."""
+    native = meta.get("native_resolution")
+    return 0 if native is None else (max(meta["resolutions"]) - native) // 2
 
 
 def read_json(txn: lmdb.Transaction, key: bytes):

@@ -1,4 +1,4 @@
-"""alae-prepare: turn a folder, zip archive or the demo faces into a multi-resolution LMDB database.
+"""alae-prepare: turn a folder, zip archive, MNIST digits or the demo faces into a multi-resolution LMDB database.
 
     alae-prepare SOURCE OUT [--max-res R] [--min-res 4] [--encoding auto|raw|png] [--workers N]
                  [--strict] [--limit N]
@@ -16,7 +16,7 @@ import lmdb
 from .builder import BuildSummary, build_database, default_workers
 from .codec import ENCODING_POLICIES
 from .errors import DatasetError
-from .verify import verify_database
+from .verify import VerifyReport, verify_database
 
 PROGRAM = "alae-prepare"
 LISTED_SKIPS = 20  # skipped files named in the summary; --verify lists all
@@ -50,10 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Build a multi-resolution LMDB database for alae training, or verify one.",
     )
     parser.add_argument("source", nargs="?", metavar="SOURCE",
-                        help="folder of images (recursive: png, jpg, jpeg, webp), a zip archive, or 'lfw' for the embedded demo faces")
+                        help="folder of images (recursive: png, jpg, jpeg, webp), a zip archive, a folder or images file "
+                             "of MNIST IDX files, 'lfw' for the embedded demo faces or 'mnist' for the embedded digits")
     parser.add_argument("out", nargs="?", metavar="OUT", help="database directory to create or resume")
     parser.add_argument("--verify", metavar="OUT", help="decode every record of an existing database and report problems")
-    parser.add_argument("--max-res", type=int, help="largest resolution stored (default: the first image's size; 32 for lfw)")
+    parser.add_argument("--max-res", type=int, help="largest resolution stored (default: the first image's size; 32 for lfw and MNIST)")
     parser.add_argument("--min-res", type=int, default=4, help="smallest resolution stored (default 4)")
     parser.add_argument("--encoding", choices=ENCODING_POLICIES, default="auto",
                         help="record format: raw uint8, png, or auto = raw up to 64px and png above (default)")
@@ -105,7 +106,19 @@ def _verify(path) -> int:
         return 1
     levels = f"{report.resolutions[0]}..{report.resolutions[-1]}px"
     print(f"{report.path}: OK, {report.count} images at {levels} decode and match their pyramid")
+    print(f"  {_contents_text(report)}")
     return 0
+
+
+def _contents_text(report: VerifyReport) -> str:
+    """'grey; native 28px (zero border checked); labels: 10 classes; test split: the last 500 images'."""
+    parts = ["RGB" if report.channels == 3 else "grey"]
+    if report.native_resolution is not None:
+        parts.append(f"native {report.native_resolution}px (zero border checked)")
+    parts.append(f"labels: {report.classes} classes" if report.classes is not None else "no labels")
+    if report.test_count:
+        parts.append(f"test split: the last {report.test_count} images")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -1,38 +1,40 @@
-"""Where images come from: a folder tree, a zip archive, or the embedded demo faces.
+"""Where images come from: a folder tree, a zip archive, the embedded demo faces, or MNIST digits (mnist.py).
 
-Each source lists its images as sorted names (the order a database stores them in) and opens
-one image by name. Sources are small and picklable, so builder worker processes get their own
-copy; a zip archive is opened lazily once per process.
+Each source lists its images as names in the order a database stores them in (sorted, for
+these three) and opens one image by name (source_protocol.py has the interface). Sources are
+picklable, so builder worker processes get their own copy; a zip archive is opened lazily once
+per process.
 """
 import functools
 import io
 import os
 import zipfile
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from .errors import DatasetError
+from .mnist import (
+    MNIST_SOURCE,
+    embedded_digits,
+    idx_digits,
+    is_idx_folder,
+    is_idx_images_file,
+)
+from .source_protocol import ImageSource, SourceListing
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 LFW_SOURCE = "lfw"
 LFW_FACE_COUNT = 100  # skimage.data.lfw_subset(): the first 100 of its 200 images are faces
-
-
-class SourceListing(NamedTuple):
-    """Sorted image names of a source, and the names of files skipped for their extension."""
-
-    images: list[str]
-    ignored: list[str]
+LFW_DEFAULT_MAX_RESOLUTION = 32
 
 
 def _is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-class FolderSource:
+class FolderSource(ImageSource):
     """Images under a folder, recursively; names are POSIX paths relative to the folder."""
 
     def __init__(self, root: Path):
@@ -50,7 +52,7 @@ class FolderSource:
             return image
 
 
-class ZipSource:
+class ZipSource(ImageSource):
     """Images inside a zip archive (e.g. FFHQ's images1024x1024.zip); names are member paths."""
 
     def __init__(self, path: Path):
@@ -83,10 +85,11 @@ class ZipSource:
             return image
 
 
-class LfwFacesSource:
-    """The 100 face images embedded in scikit-image (`skimage.data.lfw_subset()`): 25x25 grayscale."""
+class LfwFacesSource(ImageSource):
+    """The 100 face images embedded in scikit-image (`skimage.data.lfw_subset()`): 25x25 grayscale, stored as RGB."""
 
     description = LFW_SOURCE
+    default_max_resolution = LFW_DEFAULT_MAX_RESOLUTION
 
     def list(self) -> SourceListing:
         return SourceListing([f"lfw_subset/face_{i:03d}" for i in range(LFW_FACE_COUNT)], [])
@@ -105,18 +108,25 @@ def _lfw_faces() -> np.ndarray:
     return lfw_subset()[:LFW_FACE_COUNT]
 
 
-def open_source(spec: str):
-    """A source from a command-line SOURCE: a folder, a zip archive, or the word 'lfw'.
+def open_source(spec: str) -> ImageSource:
+    """A source from a command-line SOURCE: a folder, a zip archive, MNIST IDX files, or the word 'lfw' or 'mnist'.
 
-    Raises DatasetError for a missing path, a file that is not a zip archive, or a bad archive.
+    A folder holding MNIST IDX files (mnist.py) is read as digits, otherwise as a tree of
+    images; a file is a zip archive or an MNIST images file. Raises DatasetError for a missing
+    path, a file that is none of these, a bad archive or bad IDX files.
     """
     if spec == LFW_SOURCE:
         return LfwFacesSource()
+    if spec == MNIST_SOURCE:
+        return embedded_digits()
     path = Path(spec)
     if not path.exists():
         raise DatasetError(f"source not found: {spec}")
     if path.is_dir():
-        return FolderSource(path)
+        return idx_digits(path) if is_idx_folder(path) else FolderSource(path)
+    if is_idx_images_file(path):
+        return idx_digits(path)
     if not zipfile.is_zipfile(path):
-        raise DatasetError(f"source {spec} is not a folder, a zip archive or '{LFW_SOURCE}'")
+        raise DatasetError(f"source {spec} is not a folder, a zip archive, an MNIST images file, "
+                           f"'{LFW_SOURCE}' or '{MNIST_SOURCE}'")
     return ZipSource(path)

@@ -55,7 +55,8 @@ def test_empty_folder_is_one_line_error(capsys, tmp_path):
 def test_non_image_file_as_source_is_one_line_error(capsys, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     status, _, err = run_cli(capsys, tmp_path / "notes.txt", tmp_path / "db")
-    assert_one_line_error(status, err, f"source {tmp_path / 'notes.txt'} is not a folder, a zip archive or 'lfw'")
+    assert_one_line_error(status, err, f"source {tmp_path / 'notes.txt'} is not a folder, a zip archive, "
+                                       f"an MNIST images file, 'lfw' or 'mnist'")
 
 
 def test_non_image_files_in_a_folder_are_a_one_line_warning(capsys, small_folder, tmp_path):

@@ -54,7 +54,7 @@ def test_missing_path_and_non_archive_file_are_refused(tmp_path):
     with pytest.raises(DatasetError, match="source not found"):
         open_source(str(tmp_path / "absent"))
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(DatasetError, match="not a folder, a zip archive or 'lfw'"):
+    with pytest.raises(DatasetError, match="not a folder, a zip archive, an MNIST images file, 'lfw' or 'mnist'"):
         open_source(str(tmp_path / "notes.txt"))
 
 
