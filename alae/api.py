@@ -24,7 +24,7 @@ from alae.cli import resolve_device
 from alae.config import Config, load_config
 from alae.latents.noise import noise_inputs
 from alae.latents.seeds import latents_for_seeds
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
 from alae.model_files.loading import networks_from_weights, read_weights
 
 __all__ = ["Model", "load_config", "load_model"]
@@ -32,9 +32,9 @@ __all__ = ["Model", "load_config", "load_model"]
 
 class Model:
     """A trained model's EMA networks for inference. `config`: the full Config; `networks`: the
-    ALAE module (F, G, E, D, w_avg); `resolution`, `latent_dim`, `num_style_layers`."""
+    LatentAutoencoder module (F, G, E, D, w_avg); `resolution`, `latent_dim`, `num_style_layers`."""
 
-    def __init__(self, config: Config, networks: ALAE, device: torch.device):
+    def __init__(self, config: Config, networks: LatentAutoencoder, device: torch.device):
         self.config, self.networks, self.device = config, networks, device
         self.resolution = config.model.resolution
         self.latent_dim = config.model.latent_dim
@@ -82,7 +82,7 @@ class Model:
     def sample(self, seeds: list[int], psi: float = 1.0, cutoff: int | None = None,
                noise: str = "const") -> torch.Tensor:
         """`generate` from the z of each seed, as alae-generate draws them (RandomState(seed).randn)."""
-        return self.generate(latents_for_seeds(list(seeds), self.latent_dim), psi, cutoff, noise)
+        return self.generate(latents_for_seeds(list(seeds), self.networks.prior), psi, cutoff, noise)
 
 
 def load_model(path: str | Path, device: str | torch.device = "auto") -> Model:

@@ -23,10 +23,16 @@ class ConfigError(UserError, ValueError):
     """A config file, key or value is wrong; the message names the field."""
 
 
+BACKBONES = ("style", "mlp")
+MLP_RESOLUTION = 28  # the original's EncoderFC / GeneratorFC: 28x28 MNIST digits
+
+
 @dataclass
 class ModelConfig:
-    """The four networks. Resolutions run 4, 8, ..., `resolution`; `channels[i]` is the width at 4·2^i."""
+    """The networks. backbone `style`: resolutions run 4, 8, ..., `resolution` and `channels[i]`
+    is the width at 4·2^i; backbone `mlp`: one 28x28 resolution, `channels` unused."""
 
+    backbone: str = "style"  # style: StyleALAE's F, G, E, D; mlp: the original's MNIST EncoderFC / GeneratorFC
     resolution: int = 1024
     channels: list[int] = field(default_factory=lambda: [512, 512, 512, 512, 256, 128, 64, 32, 16])  # original ffhq
     image_channels: int = 3
@@ -40,16 +46,28 @@ class ModelConfig:
     fused_scale_resolution: int = 128  # original: G stores its upsampling convs transposed from 128 px up (the same function)
     to_rgb_gain: float = 0.03  # original ToRGB gain
     encoder_std_eps: float = 1e-8  # E's style std is sqrt(var + eps); original 0 (R1's double backward needs > 0 on constant channels)
+    mlp_width: int = 1024  # mlp: the hidden width of E and G (original EncoderFC / GeneratorFC: 1024)
+    discriminator_width: int = 0  # D's hidden width; 0 = latent_dim (original ALAE D); WAE-GAN's MNIST adversary: 512
 
     @property
     def num_lods(self) -> int:
-        return num_lods(self.resolution)
+        return 1 if self.backbone == "mlp" else num_lods(self.resolution)
 
     @property
     def num_style_layers(self) -> int:
-        return 2 * self.num_lods
+        """Codes G takes: two per resolution (style), one (mlp)."""
+        return 1 if self.backbone == "mlp" else 2 * self.num_lods
+
+    def resolution_at(self, lod: int) -> int:
+        """Image side at a level of detail: 4·2^lod (style); the one resolution (mlp)."""
+        return self.resolution >> (self.num_lods - 1 - lod)
 
 
+OBJECTIVES = ("alae", "vae", "aae", "wae_mmd", "wae_gan")  # alae.training.objectives registers one module each
+POSTERIORS = ("auto", "deterministic", "gaussian", "universal")
+PRIORS = ("gaussian", "mixture", "swiss_roll")  # alae.priors
+LIKELIHOODS = ("bernoulli", "gaussian")
+RECONSTRUCTIONS = ("squared_error", "cross_entropy")
 MIXING_MODES = ("per_sample", "per_batch")
 W_AVG_UPDATES = ("once", "every_step")
 PRECISIONS = ("fp32", "bf16")
@@ -84,6 +102,24 @@ class TrainConfig:
     w_avg_beta: float = 0.995  # original dlatent_avg_beta
     truncation_psi: float = 0.7  # original, sampling only
     truncation_cutoff: int = 8  # original: first 8 style layers (all, if the model has fewer)
+
+    # The objective and its settings (docs/FAMILY.md). Settings of other objectives are ignored.
+    objective: str = "alae"  # alae | vae | aae | wae_mmd | wae_gan
+    # auto: the objective's own (vae: gaussian; the others: deterministic); aae also takes gaussian
+    # (reparameterised, as a VAE's encoder) or universal (E(x, η), η one extra input channel of N(0, 1)).
+    posterior: str = "auto"
+    prior: str = "gaussian"  # aae, wae_*: gaussian | mixture (K Gaussians on a circle) | swiss_roll (2-D)
+    prior_components: int = 10  # mixture, swiss_roll: K (AAE paper: 10)
+    prior_labels: bool = False  # aae: D sees the one-hot label, whose class picks the prior's component (AAE §5)
+    labelled_fraction: float = 1.0  # aae with prior_labels: share of training images whose label is used
+    kl_weight: float = 1.0  # vae: β on the KL term (Kingma & Welling: 1)
+    likelihood: str = "bernoulli"  # vae: p(x|z) on [0, 1] pixels: bernoulli (pytorch/examples) | gaussian
+    likelihood_std: float = 0.1  # vae, gaussian likelihood: σ in [0, 1] pixel units (ours)
+    reconstruction: str = "squared_error"  # aae, wae_*: c(x, y) = ‖x − y‖² (WAE) | cross_entropy, on [0, 1] pixels
+    reconstruction_weight: float = 1.0  # aae, wae_*: factor on c (WAE authors' code, l2sq on MNIST: 0.05)
+    wae_lambda: float = 10.0  # wae_*: λ (WAE paper and code, MNIST: 10)
+    mmd_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0])  # WAE code
+    adversary_lr_mul: float = 1.0  # aae, wae_gan: D's learning rate over the others' (WAE MNIST: 5e-4 / 1e-3)
 
 
 @dataclass
@@ -211,12 +247,21 @@ def _require(ok: bool, where: str, message: str) -> None:
 def validate(cfg: Config) -> None:
     """Check values that types alone cannot: powers of two, lengths, divisibility, ranges."""
     m, t, d, log = cfg.model, cfg.train, cfg.data, cfg.log
-    _require(_is_power_of_two(m.resolution) and m.resolution >= 4, "model.resolution",
-             f"must be a power of two >= 4, got {m.resolution}")
+    _require(m.backbone in BACKBONES, "model.backbone", f"must be one of {', '.join(BACKBONES)}, got {m.backbone!r}")
+    if m.backbone == "mlp":
+        _require(m.resolution == MLP_RESOLUTION, "model.resolution",
+                 f"backbone mlp takes {MLP_RESOLUTION}x{MLP_RESOLUTION} images (the original's MNIST networks), "
+                 f"got {m.resolution}")
+    else:
+        _require(_is_power_of_two(m.resolution) and m.resolution >= 4, "model.resolution",
+                 f"must be a power of two >= 4, got {m.resolution}")
     n = m.num_lods
-    _require(len(m.channels) == n, "model.channels",
-             f"needs one width per resolution 4..{m.resolution} ({n} values), got {len(m.channels)}")
-    _require(all(c > 0 for c in m.channels), "model.channels", "widths must be positive")
+    if m.backbone == "style":
+        _require(len(m.channels) == n, "model.channels",
+                 f"needs one width per resolution 4..{m.resolution} ({n} values), got {len(m.channels)}")
+        _require(all(c > 0 for c in m.channels), "model.channels", "widths must be positive")
+    _require(m.mlp_width > 0, "model.mlp_width", "must be positive")
+    _require(m.discriminator_width >= 0, "model.discriminator_width", "must be >= 0 (0 = model.latent_dim)")
     _require(m.image_channels > 0, "model.image_channels", "must be positive")
     _require(m.latent_dim > 0, "model.latent_dim", "must be positive")
     _require(m.mapping_layers >= 1, "model.mapping_layers", "must be >= 1")
@@ -251,6 +296,8 @@ def validate(cfg: Config) -> None:
     _require(0 <= t.truncation_psi <= 1, "train.truncation_psi", "must be in [0, 1]")
     _require(t.truncation_cutoff >= 0, "train.truncation_cutoff", "must be >= 0 (layers past the last are ignored)")
 
+    validate_objective(cfg)
+
     _require(d.holdout >= 1, "data.holdout", "must be >= 1 (held-out images feed the reconstruction grids)")
     _require(d.workers >= 0, "data.workers", "must be >= 0")
 
@@ -262,6 +309,61 @@ def validate(cfg: Config) -> None:
     _require(not repeated, "log.metrics", f"lists {', '.join(repeated)} more than once")
     _require(log.grid_size >= 1, "log.grid_size", "must be >= 1")
     _require(log.keep_checkpoints >= 1, "log.keep_checkpoints", "must be >= 1")
+
+
+# The train.* fields that decide what the networks are (with the whole model section): a run
+# resumes, or a model loads, only with the same values.
+ARCHITECTURE_FIELDS = ("objective", "posterior", "prior", "prior_components", "prior_labels", "likelihood",
+                       "reconstruction")
+
+
+def architecture_of(cfg: Config) -> dict:
+    """{'model.FIELD': value, 'train.FIELD': value} of everything that decides the networks."""
+    fields = {f"model.{k}": v for k, v in to_dict(cfg)["model"].items()}
+    fields.update({f"train.{k}": getattr(cfg.train, k) for k in ARCHITECTURE_FIELDS})
+    fields["train.posterior"] = posterior_of(cfg.train)
+    return fields
+
+
+def posterior_of(train: TrainConfig) -> str:
+    """The encoder's posterior: train.posterior, with `auto` resolved (vae: gaussian; else deterministic)."""
+    if train.posterior != "auto":
+        return train.posterior
+    return "gaussian" if train.objective == "vae" else "deterministic"
+
+
+def validate_objective(cfg: Config) -> None:
+    """The objective and the settings it reads, against each other and the model (one line naming the fields)."""
+    m, t = cfg.model, cfg.train
+    for name, allowed in (("objective", OBJECTIVES), ("posterior", POSTERIORS), ("prior", PRIORS),
+                          ("likelihood", LIKELIHOODS), ("reconstruction", RECONSTRUCTIONS)):
+        _require(getattr(t, name) in allowed, f"train.{name}",
+                 f"must be one of {', '.join(allowed)}, got {getattr(t, name)!r}")
+    posterior = posterior_of(t)
+    allowed_posteriors = {"vae": ("gaussian",), "aae": ("deterministic", "gaussian", "universal")}.get(
+        t.objective, ("deterministic",))
+    _require(posterior in allowed_posteriors, "train.posterior",
+             f"{t.objective} takes {' or '.join(allowed_posteriors)} posteriors, got {t.posterior!r}")
+    if t.objective in ("alae", "vae"):
+        _require(t.prior == "gaussian", "train.prior",
+                 f"{t.objective} codes follow N(0, I) (its {'mapping F' if t.objective == 'alae' else 'KL term'} "
+                 f"assumes it); got {t.prior!r}")
+    _require(t.prior != "swiss_roll" or m.latent_dim == 2, "train.prior/model.latent_dim",
+             f"the swiss_roll prior is 2-D; model.latent_dim is {m.latent_dim}")
+    _require(t.prior != "mixture" or m.latent_dim >= 2, "train.prior/model.latent_dim",
+             "the mixture prior places its components in a plane: model.latent_dim must be >= 2")
+    _require(t.prior_components >= 1, "train.prior_components", "must be >= 1")
+    if t.prior_labels:
+        _require(t.objective == "aae", "train.prior_labels", f"only the aae objective uses labels, not {t.objective}")
+        _require(t.prior in ("mixture", "swiss_roll"), "train.prior_labels/train.prior",
+                 f"labels pick a component of a mixture or swiss_roll prior, not of {t.prior!r}")
+    _require(0 <= t.labelled_fraction <= 1, "train.labelled_fraction", "must be in [0, 1]")
+    for name in ("kl_weight", "reconstruction_weight", "wae_lambda"):
+        _require(getattr(t, name) >= 0, f"train.{name}", "must be >= 0")
+    for name in ("likelihood_std", "adversary_lr_mul"):
+        _require(getattr(t, name) > 0, f"train.{name}", "must be positive")
+    _require(len(t.mmd_scales) >= 1 and all(s > 0 for s in t.mmd_scales), "train.mmd_scales",
+             "needs one or more positive scales")
 
 
 def default_config_for(model: ModelConfig, name: str) -> Config:

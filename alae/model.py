@@ -1,43 +1,99 @@
-"""ALAE: the four networks F, G, E, D of one model, with the latent-space operations around them
-(style broadcast and mixing, truncation toward the running mean of w, sampling, reconstruction).
+"""One latent-autoencoder model: the networks an objective trains, and the operations around its
+codes (style broadcast and mixing, truncation toward the mean code, sampling, reconstruction).
 
-Training code calls F, G, E and D directly as well (toggling requires_grad per step); the
-methods here are the shared vocabulary. Shapes: z, w [N, latent_dim]; styles
-[N, num_style_layers, latent_dim]; images [N, image_channels, R, R] with R = 4·2^lod in [-1, 1].
+Every objective (`train.objective`) has an encoder E: images → codes and a generator G: codes →
+images, on either backbone (`model.backbone`: style or mlp); ALAE adds the mapping F: z → w
+(its codes are w) and all but VAE and WAE-MMD a discriminator D on codes. Shapes: z, codes
+[N, latent_dim]; styles [N, num_style_layers, latent_dim] (the code on every style layer; one
+layer for mlp); images [N, image_channels, R, R], R = model.resolution_at(lod), in [−1, 1].
+
+`w_avg` is the mean code: for ALAE the running mean of w = F(z) (the original's dlatent_avg),
+for the others the prior's mean (fixed). Truncation moves codes toward it.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from alae.config import ModelConfig
+from alae.config import Config, posterior_of
+from alae.networks.mlp import MLPEncoder, MLPGenerator
 from alae.networks.style import Discriminator, Encoder, Generator, MappingNetwork
+from alae.priors import Prior, make_prior
 
-COMPUTE_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # train.precision → ALAE.compute_dtype
+COMPUTE_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # train.precision → LatentAutoencoder.compute_dtype
+UNIVERSAL_NOISE_CHANNELS = 1  # posterior universal: E(x, η) with η one extra N(0, 1) input channel (ours)
+WITH_DISCRIMINATOR = ("alae", "aae", "wae_gan")
+SIGMOID_OUTPUTS = {("vae", "bernoulli"), ("aae", "cross_entropy"), ("wae_mmd", "cross_entropy"),
+                   ("wae_gan", "cross_entropy")}  # (objective, likelihood or reconstruction) whose G emits logits
 
 
-class ALAE(nn.Module):
-    """F (mapping), G (generator), E (encoder), D (discriminator) and the running mean `w_avg`;
-    `compute_dtype` (None or torch.bfloat16, `COMPUTE_DTYPES[train.precision]`) is fixed when built."""
+def prior_for(cfg: Config) -> Prior:
+    """The prior of the codes: train.prior over model.latent_dim, with train.prior_components."""
+    t = cfg.train
+    options = {"mixture": {"components": t.prior_components}, "swiss_roll": {"classes": t.prior_components}}
+    return make_prior(t.prior, cfg.model.latent_dim, **options.get(t.prior, {}))
 
-    def __init__(self, cfg: ModelConfig, compute_dtype: torch.dtype | None = None):
+
+def output_kind(cfg: Config) -> str:
+    """'sigmoid' when G's output is the logit of a [0, 1] pixel (Bernoulli likelihood, cross-entropy
+    cost), else 'linear' (G's output is the pixel in [−1, 1])."""
+    t = cfg.train
+    cost = t.likelihood if t.objective == "vae" else t.reconstruction
+    return "sigmoid" if (t.objective, cost) in SIGMOID_OUTPUTS else "linear"
+
+
+class LatentAutoencoder(nn.Module):
+    """F (ALAE only, else None), G, E, D (ALAE, AAE, WAE-GAN, else None) and `w_avg`, built from a
+    validated Config; `compute_dtype` (None or torch.bfloat16, COMPUTE_DTYPES[train.precision]) is
+    fixed when built."""
+
+    def __init__(self, cfg: Config, compute_dtype: torch.dtype | None = None):
         super().__init__()
-        self.num_lods = cfg.num_lods
-        self.num_style_layers = cfg.num_style_layers
-        self.F = MappingNetwork(cfg.latent_dim, cfg.mapping_layers, cfg.mapping_lr_mul)
-        self.G = Generator(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.fused_scale_resolution,
-                           cfg.to_rgb_gain)
-        self.E = Encoder(cfg.channels, cfg.latent_dim, cfg.image_channels, cfg.encoder_std_eps)
-        self.D = Discriminator(cfg.latent_dim, cfg.discriminator_layers, cfg.discriminator_outputs,
-                               cfg.discriminator_activation, cfg.discriminator_lr_mul)
-        self.register_buffer("w_avg", torch.zeros(cfg.latent_dim))
+        m, t = cfg.model, cfg.train
+        self.objective = t.objective
+        self.posterior = posterior_of(t)
+        self.backbone = m.backbone
+        self.num_lods = m.num_lods
+        self.num_style_layers = m.num_style_layers
+        self.latent_dim = m.latent_dim
+        self.resolution = m.resolution
+        self.image_channels = m.image_channels
+        self.output = output_kind(cfg)
+        self.prior = prior_for(cfg)
+        self.label_classes = t.prior_components if t.prior_labels else 0  # D's one-hot has one more: unlabelled
+        self.noise_channels = UNIVERSAL_NOISE_CHANNELS if self.posterior == "universal" else 0
+        encoder_out = 2 * m.latent_dim if self.posterior == "gaussian" else m.latent_dim
+        encoder_in = m.image_channels + self.noise_channels
+        self.F = MappingNetwork(m.latent_dim, m.mapping_layers, m.mapping_lr_mul) if t.objective == "alae" else None
+        if m.backbone == "style":
+            self.G = Generator(m.channels, m.latent_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
+            self.E = Encoder(m.channels, encoder_out, encoder_in, m.encoder_std_eps)
+        else:
+            self.G = MLPGenerator(m.latent_dim, m.mlp_width, m.image_channels, m.resolution)
+            self.E = MLPEncoder(encoder_in, m.resolution, m.mlp_width, encoder_out,
+                                final_activation="lrelu" if t.objective == "alae" else "linear")
+        self.D = None
+        if t.objective in WITH_DISCRIMINATOR:
+            d_in = m.latent_dim + (self.label_classes + 1 if self.label_classes else 0)
+            self.D = Discriminator(d_in, m.discriminator_layers, m.discriminator_outputs, m.discriminator_activation,
+                                   m.discriminator_lr_mul, width=m.discriminator_width or None)
+        mean_code = torch.zeros(m.latent_dim) if t.objective == "alae" else self.prior.mean().to(torch.get_default_dtype())
+        self.register_buffer("w_avg", mean_code)
         # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
         # and linears under bf16 autocast; their statistics, outputs, F, D and all state stay float32.
         self.compute_dtype = compute_dtype
 
+    @property
+    def code_name(self) -> str:
+        """What a code is called in files: w (ALAE), mu (a Gaussian posterior's mean), z (the others)."""
+        return "w" if self.objective == "alae" else "mu" if self.posterior == "gaussian" else "z"
+
+    def resolution_at(self, lod: int) -> int:
+        return self.resolution >> (self.num_lods - 1 - lod)
+
     def map(self, z: torch.Tensor) -> torch.Tensor:
-        """z [N, latent] → w [N, latent]."""
-        return self.F(z)
+        """z [N, latent] → the code G takes: w = F(z) for ALAE, z itself for the others."""
+        return z if self.F is None else self.F(z)
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
         """w [N, latent] → styles [N, num_style_layers, latent] (a broadcast view: do not write into it)."""
@@ -68,23 +124,45 @@ class ALAE(nn.Module):
         return torch.autocast(like.device.type, dtype=self.compute_dtype or torch.bfloat16,
                               enabled=self.compute_dtype is not None)
 
-    def generate(self, styles: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
-        """styles [N, L, latent] → images [N, C, R, R] in the dtype of styles; noise as `Generator.forward`."""
+    def decode_raw(self, styles: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
+        """G's output for styles [N, L, latent]: the pixels in [−1, 1] (output 'linear') or their
+        [0, 1] logits (output 'sigmoid'), [N, C, R, R] in the dtype of styles."""
         with self._autocast(styles):
             return self.G(styles, lod, alpha, noise).to(styles.dtype)
 
-    def encode(self, x: torch.Tensor, lod: int, alpha: float) -> torch.Tensor:
-        """images [N, C, R, R] → w [N, latent] in the dtype of x."""
+    def generate(self, styles: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
+        """styles [N, L, latent] → images [N, C, R, R] in [−1, 1]; noise as `Generator.forward`."""
+        raw = self.decode_raw(styles, lod, alpha, noise)
+        return raw if self.output == "linear" else 2 * torch.sigmoid(raw) - 1
+
+    def encoder_outputs(self, x: torch.Tensor, lod: int, alpha: float, eta: torch.Tensor | None = None) -> torch.Tensor:
+        """E's raw output [N, latent] (or [N, 2·latent]: mean, log-variance) for images x; a
+        universal posterior takes its noise eta [N, 1, R, R] (None: zeros) as an extra channel."""
+        if self.noise_channels:
+            eta = x.new_zeros(x.shape[0], self.noise_channels, *x.shape[2:]) if eta is None else eta.to(x.dtype)
+            x = torch.cat([x, eta], dim=1)
         with self._autocast(x):
             return self.E(x, lod, alpha).to(x.dtype)
 
-    def discriminate(self, w: torch.Tensor) -> torch.Tensor:
-        """w [N, latent] → logits [N]."""
+    def posterior_parameters(self, x: torch.Tensor, lod: int, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """A Gaussian posterior's (mean, log-variance), each [N, latent]."""
+        return self.encoder_outputs(x, lod, alpha).chunk(2, dim=1)
+
+    def encode(self, x: torch.Tensor, lod: int, alpha: float) -> torch.Tensor:
+        """images [N, C, R, R] → codes [N, latent] in the dtype of x: E(x), a Gaussian posterior's
+        mean, a universal posterior's E(x, 0)."""
+        out = self.encoder_outputs(x, lod, alpha)
+        return out[:, :self.latent_dim] if self.posterior == "gaussian" else out
+
+    def discriminate(self, w: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """codes [N, latent] (and, with prior labels, int labels [N] in [0, K]: K is unlabelled) → logits [N]."""
+        if self.label_classes:
+            w = torch.cat([w, nn.functional.one_hot(labels, self.label_classes + 1).to(w.dtype)], dim=1)
         return self.D(w)
 
     def sample(self, z: torch.Tensor, lod: int, alpha: float, psi: float = 1.0, cutoff: int = 0,
                noise="random") -> torch.Tensor:
-        """z [N, latent] → images [N, C, R, R], truncated with (psi, cutoff) when psi < 1."""
+        """z [N, latent] (prior samples) → images [N, C, R, R], truncated with (psi, cutoff) when psi < 1."""
         styles = self.broadcast(self.map(z))
         if psi != 1.0 and cutoff > 0:
             styles = self.truncate(styles, psi, cutoff)

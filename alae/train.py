@@ -13,14 +13,22 @@ log.txt once it has one.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from pathlib import Path
 
 import alae.distributed as distributed
 from alae.cli import run_tool
-from alae.config import Config, ConfigError, check_world_size, from_dict, load_config, save_config, to_dict
+from alae.config import (
+    Config,
+    ConfigError,
+    architecture_of,
+    check_world_size,
+    from_dict,
+    load_config,
+    save_config,
+    to_dict,
+)
 from alae.model_files.checkpoint import CheckpointError, find_resume_path, load_checkpoint
 from alae.model_files.loading import Weights, read_weights
 from alae.training.data import resolve_data_path
@@ -78,6 +86,11 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Path, Weights | No
         raise ConfigError("--start-kimg needs --init (a resumed run continues where its checkpoint stopped)")
     init = read_weights(args.init) if args.init else None
     cfg = load_config(args.config, args.overrides, model=to_dict(init.config)["model"] if init else None)
+    if init is not None:
+        theirs, ours = architecture_of(init.config), architecture_of(cfg)
+        differ = [f"{k} {theirs[k]!r} there, {ours[k]!r} here" for k in ours if theirs[k] != ours[k]]
+        if differ:
+            raise ConfigError(f"--init {args.init} has other networks than this config: {'; '.join(differ)}")
     if args.kimg is not None:
         if args.kimg <= 0:
             raise ConfigError(f"--kimg must be positive, got {args.kimg}")
@@ -112,15 +125,14 @@ def prepare_run(args: argparse.Namespace, ctx: distributed.Context) -> tuple[Con
 
 def read_resume_checkpoint(path: Path, cfg: Config) -> dict:
     """The checkpoint at `path`, if a run with `cfg` can continue from it; CheckpointError if it
-    holds networks only or was trained with another model section."""
+    holds networks only or was trained with other networks (model section, objective)."""
     payload = load_checkpoint(path)
     if "optimizers" not in payload:
         raise CheckpointError(f"{path} holds networks only (no optimizer state or schedule position); "
                               f"start a new run from it with --init {path}")
-    saved = from_dict(payload["config"]).model
-    if saved != cfg.model:
-        differ = [f"model.{f.name}" for f in dataclasses.fields(saved)
-                  if getattr(saved, f.name) != getattr(cfg.model, f.name)]
+    saved, ours = architecture_of(from_dict(payload["config"])), architecture_of(cfg)
+    differ = [k for k in ours if saved[k] != ours[k]]
+    if differ:
         raise CheckpointError(f"{path} was trained with another model config: {', '.join(differ)} differ "
                               f"from this run's")
     return payload

@@ -58,12 +58,12 @@ def write_tiny_model(path: Path, seed: int = 0) -> Path:
     """A 16 px ALAE with random weights (noise weights and biases too, so every input matters),
     saved as a networks-only alae checkpoint: the stand-in model of the tool tests."""
     from alae.config import ModelConfig, default_config_for, to_dict
-    from alae.model import ALAE
+    from alae.model import LatentAutoencoder
     from alae.model_files.checkpoint import save_networks_checkpoint
 
     cfg = default_config_for(ModelConfig(**TINY_MODEL), "tiny")
     torch.manual_seed(seed)
-    model = ALAE(cfg.model)
+    model = LatentAutoencoder(cfg)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.ndim == 1 and not name.startswith("F."):

@@ -1,15 +1,27 @@
 """Config loading: built-ins resolve by name, overrides apply, bad input names the field."""
 import pytest
 
-from alae.config import (ConfigError, LogConfig, builtin_config_names, check_world_size, from_dict, load_config,
-                         save_config)
+from alae.config import (
+    ConfigError,
+    LogConfig,
+    builtin_config_names,
+    check_world_size,
+    from_dict,
+    load_config,
+    save_config,
+)
 
 
 def test_builtin_configs_load_and_validate():
-    assert {"demo", "ffhq", "celeba-hq256", "bedroom256"} <= set(builtin_config_names())
+    assert {"demo", "ffhq", "celeba-hq256", "bedroom256", "mnist-alae", "mnist-vae", "mnist-aae", "mnist-wae-mmd",
+            "mnist-wae-gan", "mnist-style"} <= set(builtin_config_names())
     for name in builtin_config_names():
         cfg = load_config(name)
-        assert len(cfg.model.channels) == cfg.model.num_lods
+        if cfg.model.backbone == "style":
+            assert len(cfg.model.channels) == cfg.model.num_lods
+        else:
+            assert cfg.model.num_lods == 1 and cfg.model.resolution == 28
+        assert len(cfg.train.batch_per_lod) == len(cfg.train.lr_per_lod) == cfg.model.num_lods
 
 
 def test_ffhq_config_has_the_reference_schedule():

@@ -8,13 +8,15 @@ import torch.multiprocessing as mp
 
 from alae import distributed
 from alae.config import load_config
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
+from alae.training.data import NO_LABEL, Batch
 from alae.training.objectives.alae import make_optimizers, train_step
 from alae.training.schedule import Phase
 
 GLOBAL_BATCH = 8
 STEPS = 3
-PHASES = [Phase(lod=1, alpha=0.6, batch=GLOBAL_BATCH, lr=0.002), Phase(lod=1, alpha=1.0, batch=GLOBAL_BATCH, lr=0.002)]
+PHASES = [Phase(lod=1, alpha=0.6, batch=GLOBAL_BATCH, lr=0.002, resolution=8),
+          Phase(lod=1, alpha=1.0, batch=GLOBAL_BATCH, lr=0.002, resolution=8)]
 
 
 def tiny_config(batch_gpu: int = 0):
@@ -39,13 +41,13 @@ def run_steps(ctx: distributed.Context, batch_gpu: int = 0) -> dict[str, torch.T
     torch.manual_seed(0)
     torch.set_default_dtype(torch.float64)  # the draws in train_step follow the default dtype
     try:
-        model = ALAE(cfg.model).double()
+        model = LatentAutoencoder(cfg).double()
         optimizers = make_optimizers(model, cfg)
         local = GLOBAL_BATCH // ctx.world_size
         for step in range(STEPS):
             for phase in PHASES:
                 reals = global_reals(step, phase.resolution)[ctx.rank * local:(ctx.rank + 1) * local]
-                train_step(model, optimizers, reals, phase, cfg, ctx, step)
+                train_step(model, optimizers, Batch(reals, torch.full((local,), NO_LABEL)), phase, cfg, ctx, step)
     finally:
         torch.set_default_dtype(torch.float32)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

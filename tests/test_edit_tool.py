@@ -61,7 +61,7 @@ def test_only_the_chosen_layers_move_by_strength_times_scale(tiny_model, photos,
     vector = np.load(direction)["vector"]
     expected = source[:, None, [1, 2]] + 0.8 * np.array([-3, -1, 1, 3])[None, :, None, None] * vector
     np.testing.assert_allclose(moved[:, :, [1, 2]], expected, rtol=1e-5, atol=1e-5)
-    assert pixels(tmp_path / "e" / "grid.png").shape == (2 * 17 + 1, 5 * 17 + 1, 3)  # input + 4 strengths per row
+    assert pixels(tmp_path / "e" / "grid.png").shape == (2 * 65 + 1, 5 * 65 + 1, 3)  # input + 4 strengths per row, 4x
     with Image.open(tmp_path / "e" / "gifs" / "p0.gif") as gif:
         assert gif.n_frames == 6  # there and back
     assert json.loads((tmp_path / "e" / "summary.json").read_text())["layers"] == [1, 2]

@@ -22,11 +22,12 @@ def test_writes_a_png_per_seed_a_grid_and_the_latents(tiny_model, tmp_path):
     for seed in (0, 1, 2, 3, 4, 9):
         assert pixels(tmp_path / f"seed{seed:04d}.png").shape == (16, 16, 3)
     grid = pixels(tmp_path / "grid.png")
-    assert grid.shape == (3 * 17 + 1, 2 * 17 + 1, 3)  # 6 images in 2 columns (≈ √6), 1-pixel gaps
+    # 6 images in 2 columns (≈ √6), each shown 4x (16 px < 64 px), 1-pixel gaps
+    assert grid.shape == (3 * 65 + 1, 2 * 65 + 1, 3)
     for k, seed in enumerate((0, 1, 2, 3, 4, 9)):
         r, c = divmod(k, 2)
-        np.testing.assert_array_equal(grid[1 + 17 * r:17 + 17 * r, 1 + 17 * c:17 + 17 * c],
-                                      pixels(tmp_path / f"seed{seed:04d}.png"))
+        enlarged = pixels(tmp_path / f"seed{seed:04d}.png").repeat(4, axis=0).repeat(4, axis=1)
+        np.testing.assert_array_equal(grid[1 + 65 * r:65 + 65 * r, 1 + 65 * c:65 + 65 * c], enlarged)
     latents = np.load(tmp_path / "latents.npz")
     assert latents["seeds"].tolist() == [0, 1, 2, 3, 4, 9]
     np.testing.assert_array_equal(latents["z"][5], np.random.RandomState(9).randn(16).astype(np.float32))

@@ -9,14 +9,14 @@ import torch
 from skimage.measure import block_reduce
 
 from alae import randomness
-from alae.config import ModelConfig
+from alae.config import Config, ModelConfig
 from alae.metrics import compute_metrics
 from alae.metrics.evaluation import Evaluation
 from alae.metrics.lpips import load_lpips
 from alae.metrics.lpips_inputs import downscale_for_vgg
 from alae.metrics.ppl import face_crop, filtered_mean, pair_distances, ppl
 from alae.metrics.sharding import single_process
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
 from alae.model_files.loading import load_networks
 
 metrics_cache, stand_ins, lfw16 = stand_in.metrics_cache, stand_in.stand_ins, stand_in.lfw16  # pytest fixtures
@@ -27,7 +27,8 @@ SEED = 2
 def model32():
     """A random 32 px ALAE (PPL's face crop of 16 px is the smallest LPIPS takes)."""
     torch.manual_seed(0)
-    model = ALAE(ModelConfig(resolution=32, channels=[32, 32, 16, 16], latent_dim=16, mapping_layers=2))
+    model = LatentAutoencoder(Config(model=ModelConfig(resolution=32, channels=[32, 32, 16, 16], latent_dim=16,
+                                                       mapping_layers=2)))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.ndim == 1 and not name.startswith("F."):

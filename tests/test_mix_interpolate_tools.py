@@ -8,6 +8,11 @@ from skimage.data import astronaut
 from alae.tools import generate, interpolate, mix, reconstruct
 
 
+def enlarged(image):
+    """A 16 px image as the grids show it: 4x, nearest (alae.grids)."""
+    return image.repeat(4, axis=0).repeat(4, axis=1)
+
+
 @pytest.fixture(scope="module")
 def face(tmp_path_factory):
     path = tmp_path_factory.mktemp("face") / "astronaut.png"
@@ -35,14 +40,14 @@ def test_mixing_changes_only_the_chosen_layers(tiny_model, face, tmp_path):
             np.testing.assert_array_equal(wplus[r, c, [0, 1, 4, 5]], rows[r, [0, 1, 4, 5]])
             np.testing.assert_array_equal(wplus[r, c, [2, 3]], cols[c, [2, 3]])
     grid = pixels(tmp_path / "m" / "grid.png")
-    assert grid.shape == (3 * 17 + 1, 4 * 17 + 1, 3)  # a header row and column around the 2 x 3 mixes
-    np.testing.assert_array_equal(grid[18:34, 35:51], pixels(tmp_path / "m" / "cells" / "row00_col01.png"))
+    assert grid.shape == (3 * 65 + 1, 4 * 65 + 1, 3)  # a header row and column around the 2 x 3 mixes, 4x enlarged
+    np.testing.assert_array_equal(grid[66:130, 131:195], enlarged(pixels(tmp_path / "m" / "cells" / "row00_col01.png")))
 
 
 def test_mixing_every_layer_gives_the_column_image(tiny_model, tmp_path):
     assert cpu(mix, tiny_model, "--rows", "0", "--cols", "5", "--layers", "all", "--out", tmp_path / "m") == 0
     grid = pixels(tmp_path / "m" / "grid.png")
-    np.testing.assert_array_equal(pixels(tmp_path / "m" / "cells" / "row00_col00.png"), grid[1:17, 18:34])
+    np.testing.assert_array_equal(enlarged(pixels(tmp_path / "m" / "cells" / "row00_col00.png")), grid[1:65, 66:130])
 
 
 def test_endpoints_match_alae_reconstruct_and_alae_generate(tiny_model, face, tmp_path):
@@ -69,7 +74,7 @@ def test_four_corners_give_a_bilinear_grid_and_a_gif(tiny_model, tmp_path):
     for frame, corner in ((0, 0), (2, 1), (6, 2), (8, 3)):
         np.testing.assert_array_equal(wplus[frame], corners[corner])
     np.testing.assert_allclose(wplus[4], corners.mean(0), rtol=1e-6, atol=1e-6)
-    assert pixels(tmp_path / "i" / "grid.png").shape == (3 * 17 + 1,) * 2 + (3,)
+    assert pixels(tmp_path / "i" / "grid.png").shape == (3 * 65 + 1,) * 2 + (3,)
     with Image.open(tmp_path / "i" / "interpolation.gif") as gif:
         assert gif.n_frames == 9
 

@@ -3,16 +3,16 @@ sample / reconstruct compositions, on a narrow 32x32 model."""
 import torch
 
 from alae import randomness
-from alae.config import ModelConfig
-from alae.model import ALAE
+from alae.config import Config, ModelConfig
+from alae.model import LatentAutoencoder
 
 CFG = ModelConfig(resolution=32, channels=[32, 32, 16, 16], latent_dim=32, mapping_layers=2)
 LAYERS = CFG.num_style_layers  # 8
 
 
-def make_model() -> ALAE:
+def make_model() -> LatentAutoencoder:
     torch.manual_seed(0)
-    return ALAE(CFG)
+    return LatentAutoencoder(Config(model=CFG))
 
 
 def test_networks_and_buffer():

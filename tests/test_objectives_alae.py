@@ -7,12 +7,13 @@ import torch
 
 from alae import distributed, randomness
 from alae.config import load_config
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
+from alae.training.data import NO_LABEL, Batch
 from alae.training.objectives.alae import discriminator_loss, generator_loss, latent_loss, make_optimizers, train_step
 from alae.training.schedule import Phase
 
 BATCH = 6
-PHASE = Phase(lod=2, alpha=1.0, batch=BATCH, lr=0.002)
+PHASE = Phase(lod=2, alpha=1.0, batch=BATCH, lr=0.002, resolution=16)
 CTX = distributed.Context(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
 
 
@@ -23,13 +24,14 @@ def tiny(*overrides):
 
 
 def reals(seed=0):
-    return torch.randint(0, 256, (BATCH, 3, 16, 16), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    images = torch.randint(0, 256, (BATCH, 3, 16, 16), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    return Batch(images, torch.full((BATCH,), NO_LABEL))
 
 
 def recorded_step(cfg, **patch):
-    """Run one train_step on a fresh model, recording the calls of the ALAE methods in `patch`."""
+    """Run one train_step on a fresh model, recording the calls of the model methods in `patch`."""
     torch.manual_seed(0)
-    model = ALAE(cfg.model)
+    model = LatentAutoencoder(cfg)
     calls = {name: [] for name in patch}
     for name in patch:
         real = getattr(model, name)
@@ -87,7 +89,7 @@ def test_style_mixing_decides_per_sample_or_once_per_batch(mode):
 def gradients_of_the_three_losses(model, precision):
     """Each loss's value and the gradients of every parameter, float32 or bf16 G/E compute."""
     model.compute_dtype = torch.bfloat16 if precision == "bf16" else None
-    x = reals(1).float() / 127.5 - 1
+    x = reals(1).images.float() / 127.5 - 1
     z = torch.randn(BATCH, 16, generator=torch.Generator().manual_seed(2))
     noise = randomness.per_sample_noise(model.G.noise_shapes(2), range(BATCH), torch.device("cpu"), 0, "test")
     out = {}
@@ -113,7 +115,7 @@ def test_bf16_losses_and_gradients_are_close_to_float32():
     biases are randomised: at initialisation the first instance norm sees G's constant input,
     whose 1/σ ≈ 1e4 amplifies any rounding in the gradients of the 4x4 block."""
     torch.manual_seed(0)
-    model = ALAE(tiny().model)
+    model = LatentAutoencoder(tiny())
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "noise" in name or "bias" in name:
@@ -141,7 +143,7 @@ def test_bf16_losses_and_gradients_are_close_to_float32():
 def test_bf16_training_keeps_parameters_optimizer_state_and_w_avg_in_float32():
     cfg = tiny("train.precision=bf16")
     torch.manual_seed(0)
-    model = ALAE(cfg.model)
+    model = LatentAutoencoder(cfg)
     optimizers = make_optimizers(model, cfg)
     stats = train_step(model, optimizers, reals(), PHASE, cfg, CTX, step=0)
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in stats.values())

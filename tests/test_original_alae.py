@@ -16,8 +16,8 @@ from original_reference import (
     random_original_state,
 )
 
-from alae.config import load_config
-from alae.model import ALAE
+from alae.config import Config, load_config
+from alae.model import LatentAutoencoder
 from alae.model_files.checkpoint import CheckpointError
 from alae.model_files.loading import ORIGINAL_CHECKPOINT, load_networks, read_weights
 from alae.model_files.original_alae import ConversionError
@@ -64,7 +64,7 @@ def test_convert_full_size_original_files(tmp_path, args, config):
     expected.encoder_std_eps = 0.0  # the original has no epsilon in E's style std
     assert weights.config.model == expected
     assert (weights.model is None) == ema_only
-    ALAE(expected).load_state_dict(weights.ema)  # strict: exactly our tensors
+    LatentAutoencoder(Config(model=expected)).load_state_dict(weights.ema)  # strict: exactly our tensors
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def tiny_original(tmp_path_factory):
     """A small original-format file in float64 and our networks converted from it (float64)."""
     path, nets = save_original(tmp_path_factory.mktemp("tiny"), TINY_ARGS)
     weights = read_weights(path)
-    model = ALAE(weights.config.model).double()
+    model = LatentAutoencoder(weights.config).double()
     model.load_state_dict(weights.ema)
     return nets, model.eval(), weights
 
@@ -123,7 +123,7 @@ def test_encoder_matches_the_original(tiny_original, lod, blend):
 
 def test_training_networks_are_the_non_ema_set(tiny_original):
     nets, _, weights = tiny_original
-    model = ALAE(weights.config.model).double()
+    model = LatentAutoencoder(weights.config).double()
     model.load_state_dict(weights.model)
     z = torch.randn(4, 16, dtype=torch.float64)
     training_f = {k: v * 1.01 for k, v in nets["mapping_f"].items()}  # original_file's perturbation

@@ -68,7 +68,7 @@ def test_writes_every_output_and_metrics_that_match_the_files(tiny_model, photos
     assert summary["skipped"] == {"broken.png": summary["skipped"]["broken.png"]} and summary["images"] == 5
     assert "centre-cropped" in summary["notes"]["wide.png"]
     grid = np.asarray(Image.open(out / "grid.png"))
-    assert grid.shape == (2 * 17 + 1, 5 * 17 + 1, 3)  # originals above reconstructions, 5 columns
+    assert grid.shape == (2 * 65 + 1, 5 * 65 + 1, 3)  # originals above reconstructions, 5 columns, 4x
 
 
 def test_refinement_lowers_the_error_and_stores_wplus(tiny_model, photos, tmp_path):
@@ -81,7 +81,7 @@ def test_refinement_lowers_the_error_and_stores_wplus(tiny_model, photos, tmp_pa
     assert latents["wplus"].shape == (2, 6, 16)
     assert not np.allclose(latents["wplus"], latents["w"][:, None, :])
     assert (out / "refined" / "a.png").is_file()
-    assert np.asarray(Image.open(out / "grid.png")).shape[0] == 3 * 17 + 1  # original, encoder, refined rows
+    assert np.asarray(Image.open(out / "grid.png")).shape[0] == 3 * 65 + 1  # original, encoder, refined rows
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.(script|save)` is deprecated:FutureWarning")

@@ -221,7 +221,7 @@ def test_the_loop_reads_the_step_statistics_on_the_host_once_per_tick(tmp_path, 
 ])
 def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_images):
     from alae.config import from_dict
-    from alae.model import ALAE
+    from alae.model import LatentAutoencoder
     from alae.training.data import held_out_images, resolve_data_path
     from alae.training.metrics import reconstruction_mse
     from alae.training.schedule import phase_at
@@ -237,10 +237,10 @@ def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_im
     # at the schedule position of the last step (it started at 56 images: lod 1, alpha 0.5).
     final = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")
     cfg = from_dict(final["config"])
-    ema = ALAE(cfg.model).eval()
+    ema = LatentAutoencoder(cfg).eval()
     ema.load_state_dict(final["ema"])
     held_out = held_out_images(resolve_data_path(cfg, None), cfg.model.resolution, cfg.data.holdout)
-    last_step = phase_at(cfg.train, cfg.model.num_lods, 56)
+    last_step = phase_at(cfg.train, cfg.model, 56)
     assert (table[-1]["lod"], table[-1]["alpha"]) == (last_step.lod, last_step.alpha) == (1, pytest.approx(0.5))
     expected = reconstruction_mse(ema, held_out, last_step, "cpu", cfg.train.seed)[0]
     assert table[-1]["value"] == pytest.approx(expected, rel=1e-6)

@@ -6,7 +6,15 @@ import torch
 
 from alae.config import ConfigError
 from alae.datasets import build_database
-from alae.training.data import DataPosition, MirroredImages, ShardSampler, epoch_order, make_loader, open_images
+from alae.training.data import (
+    NO_LABEL,
+    DataPosition,
+    MirroredImages,
+    ShardSampler,
+    epoch_order,
+    make_loader,
+    open_images,
+)
 
 
 def take(sampler, n):
@@ -51,10 +59,20 @@ def test_flips_are_per_epoch_and_index_not_per_rank():
     assert 10 < sum(single.values()) < 54
 
 
-def test_mirrored_images_flips_width():
-    images = [torch.arange(6, dtype=torch.uint8).view(1, 2, 3)]
-    assert torch.equal(MirroredImages(images)[(0, True)], images[0].flip(-1))
-    assert torch.equal(MirroredImages(images)[(0, False)], images[0])
+class ListImages(list):
+    """A labelled image list standing in for an LMDBDataset."""
+
+    has_labels = True
+
+    def label(self, index):
+        return 10 + index
+
+
+def test_mirrored_images_flips_width_and_keeps_the_label():
+    images = ListImages([torch.arange(6, dtype=torch.uint8).view(1, 2, 3)])
+    image, label = MirroredImages(images)[(0, True)]
+    assert torch.equal(image, images[0].flip(-1)) and label == 10
+    assert torch.equal(MirroredImages(images)[(0, False)][0], images[0])
 
 
 def test_batch_larger_than_training_set_is_a_config_error():
@@ -72,7 +90,9 @@ def test_the_loader_flips_exactly_the_images_the_epoch_order_marks(tmp_path):
     assert 0 < sum(bool(flips[i]) for i in first) < batch
 
     def first_batch(mirror):
-        return next(iter(make_loader(db, 8, num_train, batch, 0, 1, seed, DataPosition(), mirror, workers=0)))
+        batch_ = next(iter(make_loader(db, 8, num_train, batch, 0, 1, seed, DataPosition(), mirror, workers=0)))
+        assert torch.equal(batch_.labels, torch.full((batch,), NO_LABEL))  # a database without labels
+        return batch_.images
 
     assert torch.equal(first_batch(True), torch.stack([images[i].flip(-1) if flips[i] else images[i] for i in first]))
     assert torch.equal(first_batch(False), torch.stack([images[i] for i in first]))

@@ -6,7 +6,7 @@ from alae.training.schedule import Phase
 
 
 def report(peak=None) -> TickReport:
-    return TickReport(tick=12, images_seen=48_000, step=1500, phase=Phase(lod=2, alpha=0.4, batch=32, lr=0.0015),
+    return TickReport(tick=12, images_seen=48_000, step=1500, phase=Phase(lod=2, alpha=0.4, batch=32, lr=0.0015, resolution=16),
                       stats={"r1": 0.0123, "loss_latent": 0.05, "loss_g": 0.98765, "loss_d": 1.234},
                       tick_images=4000, seconds=32.0, maintenance_s=0.34, elapsed_s=3723, peak_gpu_gib=peak,
                       timestamp=1.5e9)

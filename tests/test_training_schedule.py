@@ -7,21 +7,23 @@ from alae.config import ModelConfig, load_config
 from alae.lods import num_lods, resolution_of
 from alae.training.schedule import Milestones, ema_beta, images_in, phase_at, sine_ease, tick_at
 
+FFHQ = ModelConfig()  # 9 lods, 4 … 1024 px
+
 
 def test_lod_boundaries_and_alpha_follow_the_reference_schedule():
     t = load_config("ffhq").train  # 480 kimg fade + 480 kimg stable per lod
-    assert phase_at(t, 9, 0).lod == 0 and phase_at(t, 9, 0).alpha == 1.0
-    assert phase_at(t, 9, 959_999).lod == 0
-    start1 = phase_at(t, 9, 960_000)
+    assert phase_at(t, FFHQ, 0).lod == 0 and phase_at(t, FFHQ, 0).alpha == 1.0
+    assert phase_at(t, FFHQ, 959_999).lod == 0
+    start1 = phase_at(t, FFHQ, 960_000)
     assert (start1.lod, start1.alpha, start1.batch, start1.resolution) == (1, 0.0, 256, 8)
-    mid = phase_at(t, 9, 960_000 + 240_000)
+    mid = phase_at(t, FFHQ, 960_000 + 240_000)
     assert mid.alpha == pytest.approx(0.5)
-    quarter = phase_at(t, 9, 960_000 + 120_000)
+    quarter = phase_at(t, FFHQ, 960_000 + 120_000)
     assert quarter.alpha == pytest.approx((1 - math.cos(math.pi / 4)) / 2)
-    assert phase_at(t, 9, 960_000 + 480_000).alpha == 1.0
-    last = phase_at(t, 9, 8 * 960_000 + 100)
+    assert phase_at(t, FFHQ, 960_000 + 480_000).alpha == 1.0
+    last = phase_at(t, FFHQ, 8 * 960_000 + 100)
     assert (last.lod, last.resolution, last.lr) == (8, 1024, 0.003)
-    beyond = phase_at(t, 9, 50 * 960_000)
+    beyond = phase_at(t, FFHQ, 50 * 960_000)
     assert (beyond.lod, beyond.alpha) == (8, 1.0)
 
 

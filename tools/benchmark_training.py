@@ -1,6 +1,6 @@
 """Training speed and memory per lod: `python -m alae.tools.benchmark_training --config demo`.
 
-Times the ALAE objective's `train_step` (all three ALAE steps on one process) at every lod of a config
+Times the config's objective's `train_step` (for ALAE all three steps, on one process) at every lod of a config
 on random images: warm-up steps first, then the median over timed steps (the device is
 synchronized around each step). Prints img/s, ms per step and, on CUDA, the peak memory
 allocated per lod — the figure docs/TRAINING.md asks for per GPU. Overrides such as
@@ -16,10 +16,9 @@ import torch
 
 import alae.distributed as distributed
 from alae.config import check_world_size, load_config
-from alae.lods import resolution_of
+from alae.training.data import NO_LABEL, Batch
 from alae.training.loop import new_networks
 from alae.training.objectives import objective_named
-from alae.training.objectives.alae import train_step
 from alae.training.schedule import Phase
 
 
@@ -31,15 +30,17 @@ def synchronize(device: torch.device) -> None:
 def training_state(cfg, device: torch.device):
     """(model, EMA copy, optimizers) as a run starts them: the EMA copy stays resident, as in
     training, so the memory figure counts it."""
-    return new_networks(cfg, device, objective_named("alae"))
+    return new_networks(cfg, device, objective_named(cfg.train.objective))
 
 
 def time_lod(model, optimizers, cfg, ctx, lod: int, batch: int, warmup: int, steps: int) -> dict:
     """Median seconds per step and peak CUDA memory (bytes, 0 on CPU) for one lod at alpha 1."""
-    phase = Phase(lod=lod, alpha=1.0, batch=batch, lr=cfg.train.lr_per_lod[lod])
+    phase = Phase(lod=lod, alpha=1.0, batch=batch, lr=cfg.train.lr_per_lod[lod], resolution=cfg.model.resolution_at(lod))
     g = torch.Generator().manual_seed(lod)
     reals = torch.randint(0, 256, (batch, cfg.model.image_channels, phase.resolution, phase.resolution),
                           generator=g, dtype=torch.uint8)
+    data = Batch(reals, torch.full((batch,), NO_LABEL))
+    train_step = objective_named(cfg.train.objective).train_step
     for opt in optimizers.values():
         opt.state.clear()
     if ctx.device.type == "cuda":
@@ -48,7 +49,7 @@ def time_lod(model, optimizers, cfg, ctx, lod: int, batch: int, warmup: int, ste
     for step in range(warmup + steps):
         synchronize(ctx.device)
         start = time.perf_counter()
-        train_step(model, optimizers, reals, phase, cfg, ctx, step)
+        train_step(model, optimizers, data, phase, cfg, ctx, step)
         synchronize(ctx.device)
         if step >= warmup:
             times.append(time.perf_counter() - start)
@@ -80,7 +81,7 @@ def main(argv=None) -> None:
     for lod in args.lods if args.lods is not None else range(cfg.model.num_lods):
         batch = args.batch or cfg.train.batch_per_lod[lod] // args.world_size
         r = time_lod(model, optimizers, cfg, ctx, lod, batch, args.warmup, args.steps)
-        print(f"{lod:>3} {resolution_of(lod):>5} {batch:>5} {batch / r['seconds']:>9.1f} {1000 * r['seconds']:>9.1f} "
+        print(f"{lod:>3} {cfg.model.resolution_at(lod):>5} {batch:>5} {batch / r['seconds']:>9.1f} {1000 * r['seconds']:>9.1f} "
               f"{r['peak_bytes'] / 2**30:>9.2f}", flush=True)
 
 

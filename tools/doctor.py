@@ -36,7 +36,6 @@ from alae.cli import ToolError, run_tool
 from alae.config import ConfigError, check_world_size, load_config
 from alae.faces.landmarks import AlignmentError, predictor_path
 from alae.kernels import extension, selftest
-from alae.lods import resolution_of
 from alae.metrics.weight_files import INCEPTION, LPIPS
 from alae.tools.benchmark_training import time_lod, training_state
 from alae.training.data import open_images, resolve_data_path
@@ -204,7 +203,7 @@ def data_items(cfg, data: str | None) -> list[Item]:
     items = [Item("data", str(path))]
     count = None
     for lod in range(cfg.model.num_lods):
-        resolution = resolution_of(lod)
+        resolution = cfg.model.resolution_at(lod)
         try:
             images = open_images(path, resolution)
             for index in (0, len(images) - 1):  # decodes the first and the last image
@@ -258,7 +257,7 @@ def config_items(name: str, overrides: list[str], data: str | None, world_size: 
     if not gpu_count:
         return items + [Item("memory per lod", "no GPU, not measured")]
     for lod, batch, peak, seconds in memory_per_lod(cfg, torch.device("cuda", 0), world_size):
-        what = f"memory lod {lod} ({resolution_of(lod)} px, {batch} per GPU)"
+        what = f"memory lod {lod} ({m.resolution_at(lod)} px, {batch} per GPU)"
         items.append(Item(what, f"{peak / 2**30:.2f} GiB peak allocated, {1000 * seconds:.0f} ms/step" if peak is not None
                           else f"does not fit: {seconds}", ok=peak is not None, need=ALWAYS))
     return items

@@ -10,8 +10,10 @@ w_avg + psi·(w − w_avg); `--psi 1` means none. Noise: `random` draws maps per
 uses one fixed set for every seed, `none` turns noise off, `deterministic` is the original
 ALAE generator's noise=False.
 
-Writes `seedNNNN.png` per seed, `grid.png` and `latents.npz` (`seeds`, `z` [N, latent],
-`w` [N, latent] before truncation).
+z comes from the model's prior (N(0, I) but for AAE and WAE models trained with another;
+alae.latents.seeds). Writes `seedNNNN.png` per seed, `grid.png` and `latents.npz` (`seeds`,
+`z` [N, latent], and for ALAE models `w` = F(z) [N, latent] before truncation; the other
+objectives decode z itself).
 """
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def generate(args, argv) -> int:
         raise ToolError(f"--psi must be >= 0, got {args.psi}")
     out = prepare_output_dir(args.out, args.overwrite, PROG, argv)
     lod = cfg.num_lods - 1
-    z = latents_for_seeds(seeds, cfg.latent_dim)
+    z = latents_for_seeds(seeds, model.prior)
     ws, images = [], []
     start = time.perf_counter()
     with torch.no_grad():
@@ -84,7 +86,8 @@ def generate(args, argv) -> int:
                 save_image(image, out / f"seed{seed:04d}.png")
             ws.append(w.cpu())
             images.append(batch.cpu())
-    save_npz(out / "latents.npz", seeds=np.array(seeds), z=z.numpy(), w=torch.cat(ws).numpy())
+    codes = {"w": torch.cat(ws).numpy()} if model.F is not None else {}  # without a mapping, w = z
+    save_npz(out / "latents.npz", seeds=np.array(seeds), z=z.numpy(), **codes)
     columns = args.grid_cols or max(1, round(math.sqrt(len(seeds))))
     save_image(grid_uint8(to_model_range(torch.cat(images)), columns), out / "grid.png")
     print(f"{PROG}: {len(seeds)} images at {cfg.resolution} px in {time.perf_counter() - start:.1f} s ({device}), "

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import torch
 
-from alae.cli import add_model_and_output_arguments, prepare_output_dir, run_tool
+from alae.cli import ToolError, add_model_and_output_arguments, prepare_output_dir, run_tool
 from alae.datasets import to_uint8
 from alae.editing.layer_groups import describe_layers, parse_layers
 from alae.editing.wplus_edits import mix_styles
@@ -54,6 +54,8 @@ def parse_args(argv):
 
 def mix(args, argv) -> int:
     weights, cfg, model, device, holdout = load_image_model(args)
+    if cfg.num_style_layers == 1:
+        raise ToolError("this model has one code layer (backbone mlp): it has no style layers to mix")
     layers = parse_layers(args.layers, cfg.num_style_layers)
     landmarker, settings = inversion_setup(args, device)
     rows = resolve_endpoints(args.rows, model, args, holdout, landmarker, settings, device, PROG)

@@ -149,7 +149,7 @@ def reconstruct(args, argv) -> int:
     before_all = {k: np.concatenate(v) for k, v in before.items()}
     after_all = {k: np.concatenate(v) for k, v in after.items()} if settings.steps else None
     save_text(metrics_table(names, before_all, after_all), out / "metrics.csv")
-    latents = {"names": np.array(names), "w": torch.cat(w_all).numpy()}
+    latents = {"names": np.array(names), model.code_name: torch.cat(w_all).numpy()}
     if settings.steps:
         latents["wplus"] = torch.cat(wplus_all).numpy()
     save_npz(out / "latents.npz", **latents)

@@ -182,7 +182,8 @@ def compatibility_warning(direction: Direction, fingerprint: str, latent_dim: in
 
 @torch.no_grad()
 def mapped_samples(model, count: int, seed: int = 0) -> np.ndarray:
-    """w = F(z) for `count` z ~ N(0, I): float64 [count, latent].
+    """w = F(z) (z itself for models without a mapping) for `count` z from the model's prior
+    (N(0, I) for ALAE): float64 [count, latent].
 
     z is drawn on the CPU in blocks of SAMPLE_BLOCK rows, block k from a generator seeded by
     (seed, k), so row i depends only on (seed, i): a larger count extends a smaller one, on any
@@ -193,9 +194,9 @@ def mapped_samples(model, count: int, seed: int = 0) -> np.ndarray:
     like = model.w_avg  # [latent], on the model's device
     blocks = []
     for k in range(math.ceil(count / SAMPLE_BLOCK)):
-        z = torch.randn(SAMPLE_BLOCK, like.numel(), generator=randomness.generator("direction-samples", seed, k))
+        z = model.prior.sample(SAMPLE_BLOCK, randomness.generator("direction-samples", seed, k))
         rows = min(SAMPLE_BLOCK, count - k * SAMPLE_BLOCK)
-        w = model.F(z[:rows].to(like))
+        w = model.map(z[:rows].to(like))
         blocks.append(w.double().cpu().numpy())
     return np.concatenate(blocks)
 
@@ -268,6 +269,8 @@ def style_weight_matrix(model, layers: Sequence[int] | None = None, normalize_ro
     (None: all), stacked along the output: float64 [Σ 2·C over layers, latent], each layer's
     C scale rows then C shift rows. Style layer 2i is G.blocks[i].adain_1, 2i + 1 is adain_2.
     normalize_rows scales each row to unit norm (SeFa's reference code does; off by default)."""
+    if model.backbone != "style":
+        raise DirectionError(f"SeFa factorizes the AdaIN weights of style layers; a {model.backbone} model has none")
     rows = []
     for layer in _check_layers(model, layers):
         block = model.G.blocks[layer // 2]

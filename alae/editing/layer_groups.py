@@ -22,7 +22,10 @@ def layer_groups(num_layers: int) -> dict[str, list[int]]:
 
 
 def parse_layers(text: str, num_layers: int, what: str = "--layers") -> list[int]:
-    """A group name or integer ranges → sorted style layer indices; ToolError naming the valid range."""
+    """A group name or integer ranges → sorted style layer indices; ToolError naming the valid range,
+    or saying that a one-layer model (backbone mlp) has no style layers to pick."""
+    if num_layers == 1 and text != "all":
+        raise ToolError(f"{what} {text}: this model has one code layer (backbone mlp), no style layers to pick or mix")
     groups = layer_groups(num_layers)
     if text in groups:
         layers = groups[text]

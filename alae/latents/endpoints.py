@@ -19,7 +19,6 @@ from alae.cli import ToolError, parse_int_ranges, warn
 from alae.latents.image_inputs import gather_images
 from alae.latents.inversion import invert_batches
 from alae.latents.seeds import latents_for_seeds
-from alae.lods import resolution_of
 
 SEED_TOKEN = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 
@@ -41,19 +40,18 @@ def resolve_endpoints(tokens: list[str], model, args, holdout: int, landmarker, 
                       prog: str) -> list[Endpoint]:
     """Endpoints for `tokens` in order (see the module docstring). `args` carries the inversion
     options (alae.latents.options) and psi/cutoff for seeds."""
-    lod = model.num_lods - 1
     endpoints: list[Endpoint] = []
     next_key = 0
     for token in tokens:
         if is_seed_token(token):
             seeds = parse_int_ranges(token, "seeds")
             with torch.no_grad():
-                styles = model.broadcast(model.map(latents_for_seeds(seeds, model.w_avg.shape[0]).to(device)))
+                styles = model.broadcast(model.map(latents_for_seeds(seeds, model.prior).to(device)))
                 if args.psi != 1:
                     styles = model.truncate(styles, args.psi, args.cutoff)
             endpoints += [Endpoint(f"seed {s}", styles[i].contiguous(), s) for i, s in enumerate(seeds)]
             continue
-        refs = gather_images([token], resolution_of(lod), holdout, args.lmdb_split)
+        refs = gather_images([token], model.resolution, holdout, args.lmdb_split)
         found = 0
         for batch in invert_batches(model, refs, args.batch, landmarker, settings, args.noise, device,
                                     first_key=next_key):

@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 
 from alae.cli import ToolError
 from alae.datasets import DatasetError, LMDBDataset
-from alae.datasets.fitting import fit_square_rgb, to_rgb
+from alae.datasets.fitting import fit_square, to_rgb
 from alae.datasets.layout import read_metadata
 from alae.datasets.sources import IMAGE_EXTENSIONS, FolderSource, ZipSource
 from alae.faces.alignment import align_photo
@@ -94,20 +94,20 @@ def _unique(refs: list[ImageRef]) -> list[ImageRef]:
     return out
 
 
-def fit_to_model(image: Image.Image, resolution: int) -> tuple[np.ndarray, str | None]:
-    """A decoded image → (uint8 [resolution, resolution, 3], a note when it was not square).
+def fit_to_model(image: Image.Image, resolution: int, channels: int = 3) -> tuple[np.ndarray, str | None]:
+    """A decoded image → (uint8 [resolution, resolution, channels], a note when it was not square).
 
-    EXIF orientation applied, converted to RGB, centre-cropped to a square when needed and
-    resized with Lanczos (antialiased) to the model's resolution (datasets.fitting, as
-    alae-prepare does for training data)."""
+    EXIF orientation applied, converted to RGB (3 channels) or grey (1), centre-cropped to a
+    square when needed and resized with Lanczos (antialiased) to the model's resolution
+    (datasets.fitting, as alae-prepare does for training data)."""
     width, height = ImageOps.exif_transpose(image).size
     note = None if width == height else f"{width}x{height} is not square: centre-cropped to {min(width, height)} px"
-    return fit_square_rgb(image, resolution), note
+    return fit_square(image, resolution, channels=channels), note
 
 
 @dataclass
 class LoadedImages:
-    """A batch read for a model: names [n], pixels uint8 [n, 3, R, R] (torch), origins [n] (the
+    """A batch read for a model: names [n], pixels uint8 [n, C, R, R] (torch), origins [n] (the
     index of the ref each image came from: several faces may come from one photo), skipped
     [(name, reason)] for inputs that gave no image, notes [(name, note)] (e.g. centre crops)."""
 
@@ -118,9 +118,10 @@ class LoadedImages:
     notes: list[tuple[str, str]]
 
 
-def load_images(refs: list[ImageRef], resolution: int, landmarker=None) -> LoadedImages:
-    """Decode `refs` and fit them to the model (`fit_to_model`), or with a `landmarker` cut every
-    face out as FFHQ does (alae.faces.alignment; named NAME_00, NAME_01, ... left to right)."""
+def load_images(refs: list[ImageRef], resolution: int, landmarker=None, channels: int = 3) -> LoadedImages:
+    """Decode `refs` and fit them to the model (`fit_to_model`, `channels` 3 or 1), or with a
+    `landmarker` cut every face out as FFHQ does (alae.faces.alignment; named NAME_00, NAME_01,
+    ... left to right; made grey for a 1-channel model)."""
     names, arrays, origins, skipped, notes = [], [], [], [], []
     for index, ref in enumerate(refs):
         try:
@@ -129,7 +130,7 @@ def load_images(refs: list[ImageRef], resolution: int, landmarker=None) -> Loade
             skipped.append((ref.name, f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"))
             continue
         if landmarker is None:
-            pixels, note = fit_to_model(image, resolution)
+            pixels, note = fit_to_model(image, resolution, channels)
             names.append(ref.name)
             arrays.append(pixels)
             origins.append(index)
@@ -142,8 +143,8 @@ def load_images(refs: list[ImageRef], resolution: int, landmarker=None) -> Loade
         stem = str(PurePosixPath(ref.name).with_suffix(""))
         for k, face in enumerate(faces):
             names.append(f"{stem}_{k:02d}")
-            arrays.append(np.asarray(face.image, dtype=np.uint8))
+            arrays.append(fit_square(face.image, resolution, channels=channels))
             origins.append(index)
     pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous() if arrays else \
-        torch.zeros(0, 3, resolution, resolution, dtype=torch.uint8)
+        torch.zeros(0, channels, resolution, resolution, dtype=torch.uint8)
     return LoadedImages(names, pixels, origins, skipped, notes)

@@ -21,7 +21,6 @@ from alae.datasets import to_model_range
 from alae.latents.image_inputs import ImageRef, load_images
 from alae.latents.noise import noise_inputs
 from alae.latents.projection import RefineSettings, refine_wplus
-from alae.lods import resolution_of
 
 
 @dataclass
@@ -55,10 +54,10 @@ def invert_batches(model, refs: list[ImageRef], batch_size: int, landmarker, set
     docstring); `on_step(step, losses)` follows refinement; keys count from `first_key`.
     Batches with no readable image yield only their skipped entries (names empty)."""
     lod = model.num_lods - 1
-    resolution = resolution_of(lod)
+    resolution = model.resolution
     count = first_key
     for first in range(0, len(refs), batch_size):
-        loaded = load_images(refs[first:first + batch_size], resolution, landmarker)
+        loaded = load_images(refs[first:first + batch_size], resolution, landmarker, model.image_channels)
         keys = list(range(count, count + len(loaded.names)))
         count += len(keys)
         images = to_model_range(loaded.pixels.to(device))

@@ -16,7 +16,7 @@ from alae.faces.landmarks import FaceLandmarker
 from alae.latents.noise import NOISE_MODES
 from alae.latents.projection import DEFAULT_LR, RefineSettings
 from alae.metrics.lpips import load_lpips
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
 from alae.model_files.loading import Weights, networks_from_weights, read_weights
 
 
@@ -61,7 +61,7 @@ class ImageModel(NamedTuple):
 
     weights: Weights
     config: ModelConfig
-    model: ALAE
+    model: LatentAutoencoder
     device: torch.device
     holdout: int
 

@@ -16,12 +16,11 @@ from torch.utils.data import DataLoader, Subset
 
 from alae.datasets import LMDBDataset
 from alae.distributed import Context
-from alae.lods import resolution_of
 from alae.metrics.errors import MetricError
 from alae.metrics.inception import InceptionFeatures
 from alae.metrics.lpips import LPIPSError, load_lpips
 from alae.metrics.sharding import shard
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
 from alae.progress import progress
 
 
@@ -37,14 +36,14 @@ class _NoProgress:
 class Evaluation:
     """The inputs of one round of metrics (see the package docstring for their meaning).
 
-    model: eval-mode ALAE on ctx.device; data: an alae LMDB; lod, alpha: where the networks
+    model: eval-mode LatentAutoencoder on ctx.device; data: an alae LMDB; lod, alpha: where the networks
     run (images at 4·2^lod px); holdout: held-out images at the end of the database for the
     reconstruction metrics, or None; seed: the base of every draw; batch: images per forward
     pass per rank; inception / lpips: resolved weight paths (None when no metric needs them);
     keep_real_features: real features are kept (and cached) because a KID of this round needs them.
     """
 
-    model: ALAE
+    model: LatentAutoencoder
     data: Path
     lod: int
     alpha: float
@@ -68,11 +67,11 @@ class Evaluation:
     @property
     def resolution(self) -> int:
         """The side of the images the networks make and read at `lod`."""
-        return resolution_of(self.lod)
+        return self.model.resolution_at(self.lod)
 
     @property
     def full_resolution(self) -> int:
-        return resolution_of(self.model.num_lods - 1)
+        return self.model.resolution
 
     def images(self, resolution: int):
         """The database at `resolution`, unflipped (an LMDBDataset: uint8 [3, R, R] items)."""

@@ -33,11 +33,15 @@ ORIGINAL_BATCH = 16  # the original's metrics/fid.py samples in batches of 16; m
 
 
 def latents(ev: Evaluation, keys: range, purpose: str) -> torch.Tensor:
-    """z [len(keys), latent] on the device in the model's dtype, row k drawn from (seed, purpose,
-    keys[k]) on the CPU."""
-    w_avg = ev.model.w_avg
-    z = randomness.per_sample_noise([(w_avg.shape[0],)], keys, torch.device("cpu"), ev.seed, purpose)[0]
-    return z.to(ev.device, w_avg.dtype)
+    """z [len(keys), latent] from the model's prior, on the device in the model's dtype, row k
+    drawn on the CPU from a generator seeded by (seed, purpose, keys[k])."""
+    g = torch.Generator()
+    rows = []
+    for key in keys:
+        g.manual_seed(randomness.derive_seed(ev.seed, purpose, key))
+        rows.append(ev.model.prior.sample(1, g))
+    z = torch.cat(rows) if rows else torch.zeros(0, ev.model.latent_dim)
+    return z.to(ev.device, ev.model.w_avg.dtype)
 
 
 @torch.no_grad()

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 import alae.randomness as randomness
 from alae.datasets import to_model_range, to_uint8
-from alae.lods import resolution_of
 from alae.metrics.dataset_stats import real_statistics
 from alae.metrics.errors import MetricError
 from alae.metrics.evaluation import Evaluation
@@ -101,7 +100,7 @@ def reconstruct_at_full_resolution(model, originals: torch.Tensor, lod: int, alp
     model's full resolution are box-downsampled to the resolution of `lod`, reconstructed at
     (lod, alpha) with the noise of set positions `positions`, and nearest-upsampled back to R."""
     x = originals
-    while x.shape[-1] > resolution_of(lod):
+    while x.shape[-1] > model.resolution_at(lod):
         x = downsample2x(x)
     noise = randomness.per_sample_noise(model.G.noise_shapes(lod), positions, originals.device, seed, "eval")
     return to_full_resolution(model.reconstruct(x, lod, alpha, noise=noise), originals.shape[-1])

@@ -50,7 +50,7 @@ from alae.metrics.reconstruction import fid_rec, lpips_rec, mse_rec
 from alae.metrics.results import Figures, MetricResult
 from alae.metrics.sharding import broadcast_values, single_process
 from alae.metrics.weight_files import INCEPTION, LPIPS
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def _lpips_path(given) -> Path:
     return path
 
 
-def compute_metrics(names: Sequence[str] | str, model: ALAE, data: str | Path, *, lod: int | None = None,
+def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: str | Path, *, lod: int | None = None,
                     alpha: float = 1.0, ctx: Context | None = None, holdout: int | None = None, seed: int = 0,
                     batch: int = 32, mixing: bool = False, mode: str = "clean", inception=None, lpips=None,
                     download: bool = True, workers: int = 0, progress: bool = True, model_path=None,

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 
 from alae.config import Config, ConfigError, ModelConfig, default_config_for, from_dict
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
 from alae.model_files.checkpoint import (
     CheckpointError,
     check_format,
@@ -53,7 +53,7 @@ class Weights:
 
 class Networks(NamedTuple):
     config: ModelConfig
-    model: ALAE
+    model: LatentAutoencoder
 
 
 def _describe(obj) -> str:
@@ -63,10 +63,10 @@ def _describe(obj) -> str:
     return f"a {type(obj).__name__}"
 
 
-def check_states_match(states: list[dict[str, torch.Tensor]], cfg: ModelConfig, where: str) -> None:
-    """CheckpointError unless every state dict holds exactly the tensors of ALAE(cfg) (names, shapes)."""
+def check_states_match(states: list[dict[str, torch.Tensor]], cfg: Config, where: str) -> None:
+    """CheckpointError unless every state dict holds exactly the tensors of LatentAutoencoder(cfg) (names, shapes)."""
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in ALAE(cfg).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in LatentAutoencoder(cfg).state_dict().items()}
     for state in states:
         problems = [f"{k} missing" for k in expected if k not in state]
         problems += [f"{k} unexpected" for k in state if k not in expected]
@@ -103,28 +103,28 @@ def _alae_weights(payload: dict, path: Path) -> Weights:
         notes.append("no EMA networks in the checkpoint; using the training networks")
         ema = payload["model"]
     model = payload.get("model") if payload.get("ema") is not None else None
-    check_states_match([ema] if model is None else [ema, model], cfg.model, str(path))
+    check_states_match([ema] if model is None else [ema, model], cfg, str(path))
     return Weights(cfg, ema, model, payload.get("progress"), ALAE_CHECKPOINT, path, notes)
 
 
 def networks_from_weights(weights: Weights, device: torch.device | str = "cpu", verbose: bool = True) -> Networks:
-    """(model config, ALAE with the EMA networks and w_avg) in eval mode with gradients off, on
+    """(model config, the model with the EMA networks and w_avg) in eval mode with gradients off, on
     `device`. The weights' notes (e.g. "no EMA networks") go to stderr when verbose."""
     if verbose:
         for note in weights.notes:
             print(f"note: {weights.path}: {note}", file=sys.stderr)
-    model = ALAE(weights.config.model)
+    model = LatentAutoencoder(weights.config)
     model.load_state_dict(weights.ema)
     return Networks(weights.config.model, model.to(device).eval().requires_grad_(False))
 
 
 def load_networks(path: str | Path, device: torch.device | str = "cpu", verbose: bool = True) -> Networks:
-    """(model config, ALAE with the EMA networks and w_avg) from any model file (see the module
+    """(model config, the model with the EMA networks and w_avg) from any model file (see the module
     docstring), ready for inference on `device`."""
     return networks_from_weights(read_weights(path), device, verbose)
 
 
-def model_fingerprint(model: ALAE) -> str:
+def model_fingerprint(model: LatentAutoencoder) -> str:
     """12 hex digits identifying a model's weights (SHA-256 over F, G and E's parameters and w_avg)."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():

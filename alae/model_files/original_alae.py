@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
-from alae.config import ModelConfig
+from alae.config import Config, ModelConfig
 from alae.lods import resolution_of
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
 from alae.model_files.checkpoint import CheckpointError
 
 # Original network names (train_alae.py model_dict) for our F, G, E, D; EMA copies end in "_s".
@@ -180,9 +180,9 @@ def _check_blur(source: _TensorSource, key: str) -> None:
                               f"implementation uses")
 
 
-def _convert_networks(sources: dict[str, _TensorSource], cfg: ModelConfig, reference: ALAE,
+def _convert_networks(sources: dict[str, _TensorSource], cfg: ModelConfig, reference: LatentAutoencoder,
                       w_avg: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Our ALAE state dict from the four original networks (unit-scale weights, in the file's dtype)."""
+    """Our state dict from the four original networks (unit-scale weights, in the file's dtype)."""
     ours = reference.state_dict()
     factors = equalization_factors(reference)
     state: dict[str, torch.Tensor] = {}
@@ -256,7 +256,7 @@ def convert_original(obj: dict, description: str) -> ConvertedNetworks:
         inferred = infer_model_config(sources["G"], sources["E"], sources["F"], sources["D"])
         if cfg is None:
             with torch.device("meta"):  # shapes and gains only: no memory, no initialisation
-                cfg, reference = inferred, ALAE(inferred)
+                cfg, reference = inferred, LatentAutoencoder(Config(model=inferred))
         elif dataclasses.asdict(inferred) != dataclasses.asdict(cfg):
             raise ConversionError(f"{description}: the EMA and training networks have different shapes")
         converted[suffix] = _convert_networks(sources, cfg, reference, w_avg)
@@ -282,7 +282,7 @@ def _tensors_of(entry, name: str, description: str) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in entry.items()}
 
 
-def equalization_factors(model: ALAE) -> dict[str, float]:
+def equalization_factors(model: LatentAutoencoder) -> dict[str, float]:
     """Our parameter name → the factor from our stored tensor to the original's effective one:
     the runtime weight gain for weights, the learning-rate multiplier for biases, else 1."""
     factors = {}

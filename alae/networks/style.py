@@ -4,7 +4,7 @@
 Levels of detail: lod 0 is 4x4, lod i is 4·2^i pixels; `channels[i]` is the width at lod i.
 During a fade-in (alpha < 1) at lod > 0 the newest block is blended with the path of lod − 1
 exactly as the original (podgorskiy/ALAE `net.py`: GeneratorDefault, EncoderDefault, MappingF,
-MappingD). Networks take explicit sizes; `alae.model.ALAE` builds them from a ModelConfig.
+MappingD). Networks take explicit sizes; `alae.model.LatentAutoencoder` builds them from a config.
 """
 from __future__ import annotations
 
@@ -62,14 +62,16 @@ class MappingNetwork(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D: w [N, latent_dim] → logits [N]. `num_layers` equalized linear layers latent→…→latent→
-    num_outputs (lr_mul 0.1); activation between them 'linear' (none: the original MappingD) or
-    'lrelu'. The logit is output column num_outputs // 2, the one the original reads."""
+    """D: codes [N, in_dim] → logits [N]. `num_layers` equalized linear layers in_dim → width → …
+    → width → num_outputs (lr_mul 0.1 in the original); activation between them 'linear' (none:
+    the original MappingD) or 'lrelu'. width None: in_dim (the original's). The logit is output
+    column num_outputs // 2, the one the original reads."""
 
-    def __init__(self, latent_dim: int, num_layers: int = 3, num_outputs: int = 1024, activation: str = "linear",
-                 lr_mul: float = 0.1):
+    def __init__(self, in_dim: int, num_layers: int = 3, num_outputs: int = 1024, activation: str = "linear",
+                 lr_mul: float = 0.1, width: int | None = None):
         super().__init__()
-        widths = [latent_dim] * num_layers + [num_outputs]
+        width = width or in_dim
+        widths = [in_dim] + [width] * (num_layers - 1) + [num_outputs]
         self.layers = nn.ModuleList(
             EqualizedLinear(widths[i], widths[i + 1], lr_mul=lr_mul,
                             activation=activation if i < num_layers - 1 else "linear")

@@ -9,14 +9,17 @@ uninterrupted run would, on any world size. Horizontal flips are drawn the same 
 
 The last `data.holdout` images of the database never enter training; they are the fixed
 batch whose reconstructions are drawn in the sample grids and measured by MSE.
+
+A batch carries the images and their class labels (-1 where the database stores none).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 import alae.datasets as datasets
 import alae.randomness as randomness
@@ -77,8 +80,24 @@ class ShardSampler(Sampler):
             position = position.advance(self.global_batch, self.num_train)
 
 
+NO_LABEL = -1  # the label of an image in a database without labels
+
+
+class Batch(NamedTuple):
+    """This rank's share of a global batch: images uint8 [B/W, C, R, R]; labels int64 [B/W]
+    (NO_LABEL where the database has none)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+def collate_batch(items: list[tuple[torch.Tensor, int]]) -> Batch:
+    return Batch(*default_collate(items))
+
+
 class MirroredImages(Dataset):
-    """Wraps an image dataset: item (index, flip) → uint8 [C, H, W], flipped horizontally if asked."""
+    """Wraps an LMDBDataset: item (index, flip) → (uint8 [C, H, W], flipped horizontally if asked;
+    its label, or NO_LABEL)."""
 
     def __init__(self, images: Dataset):
         self.images = images
@@ -89,16 +108,20 @@ class MirroredImages(Dataset):
     def __getitem__(self, item):
         index, flip = item
         image = self.images[index]
-        return image.flip(-1) if flip else image
+        label = self.images.label(index) if self.images.has_labels else NO_LABEL
+        return (image.flip(-1) if flip else image), label
 
 
 def resolve_data_path(cfg: Config, override: str | None) -> Path:
-    """`--data` or `data.path`; the word `lfw` builds (once) and returns the embedded demo database."""
+    """`--data` or `data.path`; the words `lfw` and `mnist` build (once) and return the embedded
+    demo faces and digits."""
     path = override or cfg.data.path
     if not path:
         raise ConfigError("no training data: give --data PATH or set data.path (an alae LMDB; see docs/DATA.md)")
     if path == "lfw":
         return datasets.ensure_lfw_database(datasets.default_cache_dir(), max_res=cfg.model.resolution)
+    if path == "mnist":
+        return datasets.ensure_mnist_database(datasets.default_cache_dir())
     path = Path(path).expanduser()
     if not path.exists():
         raise ConfigError(f"data path does not exist: {path} (build one with alae-prepare SOURCE {path})")
@@ -112,15 +135,37 @@ def open_images(path: Path, resolution: int):
     return datasets.LMDBDataset(path, resolution)
 
 
+def check_database(path: Path, cfg: Config) -> Dataset:
+    """The database at the model's resolution, once it is known to fit the config: it stores every
+    resolution the schedule trains at, in the model's number of channels, and the labels a config
+    that uses them needs. ConfigError (one line, naming the fields) otherwise."""
+    m, t = cfg.model, cfg.train
+    images = open_images(path, m.resolution)
+    missing = [m.resolution_at(lod) for lod in range(m.num_lods) if m.resolution_at(lod) not in images.resolutions]
+    if missing:
+        raise ConfigError(f"{path} does not store {', '.join(map(str, missing))} px, which model.resolution "
+                          f"{m.resolution} trains at; it stores {', '.join(map(str, images.resolutions))}")
+    if images.channels != m.image_channels:
+        raise ConfigError(f"model.image_channels is {m.image_channels} but {path} stores {images.channels}-channel "
+                          f"images")
+    if t.prior_labels and not images.has_labels:
+        raise ConfigError(f"train.prior_labels needs class labels, and {path} has none (alae-prepare stores the "
+                          f"labels of MNIST sources)")
+    if t.prior_labels and images.classes != t.prior_components:
+        raise ConfigError(f"train.prior_components is {t.prior_components} but {path} has {images.classes} classes")
+    return images
+
+
 def make_loader(path: Path, resolution: int, num_train: int, global_batch: int, rank: int, world_size: int,
                 seed: int, start: DataPosition, mirror: bool, workers: int) -> DataLoader:
-    """An endless loader of this rank's uint8 batches [B/W, C, R, R] from `start` on."""
+    """An endless loader of this rank's Batches (uint8 images [B/W, C, R, R], labels) from `start` on."""
     sampler = ShardSampler(num_train, global_batch, rank, world_size, seed, start, mirror)
     return DataLoader(
         MirroredImages(open_images(path, resolution)),
         batch_size=global_batch // world_size,
         sampler=sampler,
         num_workers=workers,
+        collate_fn=collate_batch,
         pin_memory=torch.cuda.is_available(),
         persistent_workers=False,
     )

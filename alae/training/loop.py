@@ -20,10 +20,10 @@ from tqdm import tqdm
 import alae.distributed as distributed
 import alae.randomness as randomness
 from alae.config import Config, ConfigError, to_dict
-from alae.model import ALAE, COMPUTE_DTYPES
+from alae.model import COMPUTE_DTYPES, LatentAutoencoder
 from alae.model_files.checkpoint import save_checkpoint
 from alae.model_files.loading import Weights
-from alae.training.data import DataPosition, held_out_images, make_loader, open_images
+from alae.training.data import DataPosition, check_database, held_out_images, make_loader
 from alae.training.ema import update_ema
 from alae.training.metrics import reconstruction_mse, snapshot_metrics
 from alae.training.objectives import objective_named
@@ -62,17 +62,17 @@ class RunInputs:
 
 
 def new_networks(cfg: Config, device: torch.device,
-                 objective) -> tuple[ALAE, ALAE, dict[str, torch.optim.Optimizer]]:
+                 objective) -> tuple[LatentAutoencoder, LatentAutoencoder, dict[str, torch.optim.Optimizer]]:
     """Fresh networks seeded by train.seed, in the compute dtype of train.precision, on `device`;
     their EMA copy (eval mode, no gradients, the same compute dtype); the objective's optimizers."""
     torch.manual_seed(cfg.train.seed)
-    model = ALAE(cfg.model, compute_dtype=COMPUTE_DTYPES[cfg.train.precision]).to(device)
+    model = LatentAutoencoder(cfg, compute_dtype=COMPUTE_DTYPES[cfg.train.precision]).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     return model, ema, objective.make_optimizers(model, cfg)
 
 
 def start_networks(cfg: Config, ctx: distributed.Context, inputs: RunInputs,
-                   objective) -> tuple[ALAE, ALAE, dict[str, torch.optim.Optimizer], Progress]:
+                   objective) -> tuple[LatentAutoencoder, LatentAutoencoder, dict[str, torch.optim.Optimizer], Progress]:
     """The networks (in the compute dtype of train.precision), their EMA copy, the objective's
     optimizers and the progress the run starts from: new (seeded by train.seed), resumed from a
     checkpoint, or from --init weights; rank 0's on every rank."""
@@ -91,7 +91,7 @@ def start_networks(cfg: Config, ctx: distributed.Context, inputs: RunInputs,
         model.load_state_dict(init.model if init.model is not None else init.ema)
         ema.load_state_dict(init.ema)
         progress.images_seen = inputs.start_images
-        phase = phase_at(cfg.train, cfg.model.num_lods, progress.images_seen)
+        phase = phase_at(cfg.train, cfg.model, progress.images_seen)
         log.info(f"initialised from {init.path} ({init.kind}); the schedule starts at {progress.kimg:.1f} kimg "
                  f"(lod {phase.lod}, alpha {phase.alpha:.2f})")
         for note in init.notes:
@@ -111,19 +111,18 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
     of that tick is written.
     """
     setup_logging(run_dir, ctx.is_main)
-    t, lg, num_lods = cfg.train, cfg.log, cfg.model.num_lods
-    num_images = len(open_images(data_path, cfg.model.resolution))
+    t, lg = cfg.train, cfg.log
+    num_images = len(check_database(data_path, cfg))
     num_train = num_images - cfg.data.holdout
     if num_train <= 0:
         raise ConfigError(f"data.holdout = {cfg.data.holdout} leaves no training images ({num_images} in {data_path})")
     log.info(f"run {run_dir} | data {data_path}: {num_train} training + {cfg.data.holdout} held-out images | "
              f"world size {ctx.world_size} on {ctx.device}")
-    objective = objective_named("alae")
+    objective = objective_named(t.objective)
     model, ema, optimizers, progress = start_networks(cfg, ctx, inputs, objective)
 
     # --- fixed inputs for the grids and metrics; rank 0's records ------------------------------
-    grid_shape = (lg.grid_size**2, cfg.model.latent_dim)
-    grid_z = randomness.global_normal(grid_shape, slice(None), t.seed, "grid").to(ctx.device)
+    grid_z = model.prior.sample(lg.grid_size**2, randomness.generator(t.seed, "grid")).to(ctx.device)
     held_out = held_out_images(data_path, cfg.model.resolution, cfg.data.holdout)
     records = TrainingRecords(run_dir) if ctx.is_main else None
 
@@ -150,7 +149,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
                 disable=not ctx.is_main, dynamic_ncols=True)
     try:
         maintenance_start = time.perf_counter()
-        phase = phase_at(t, num_lods, progress.images_seen)
+        phase = phase_at(t, cfg.model, progress.images_seen)
         start_mse = write_grids(phase) if ctx.is_main else None
         end_mse = None
         tick_images = images_in(lg.kimg_per_tick)
@@ -167,7 +166,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
         start_images = tick_start_images = progress.images_seen
         tick, maintenance_s = tick_at(progress.images_seen, tick_images), start_time - maintenance_start
         while progress.images_seen < total_images:
-            phase = phase_at(t, num_lods, progress.images_seen)
+            phase = phase_at(t, cfg.model, progress.images_seen)
             if phase.lod != progress.optimizer_lod:
                 for opt in optimizers.values():
                     opt.state.clear()
@@ -179,7 +178,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
                 loader_key = (phase.lod, phase.batch)
             for opt in optimizers.values():
                 for group in opt.param_groups:
-                    group["lr"] = phase.lr
+                    group["lr"] = phase.lr * group.get("lr_mul", 1.0)
 
             step_stats = objective.train_step(model, optimizers, next(batches), phase, cfg, ctx, progress.step)
             tick_stats.add(progress.step, step_stats)

@@ -21,12 +21,12 @@ from alae.distributed import Context
 from alae.metrics import MetricError, MetricResult, compute_metrics, parse_metric_names
 from alae.metrics.reconstruction import reconstruct_at_full_resolution
 from alae.metrics.weight_files import INCEPTION, LPIPS
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
 from alae.training.schedule import Phase
 
 
 @torch.no_grad()
-def reconstruction_mse(ema: ALAE, held_out_u8: torch.Tensor, phase: Phase, device,
+def reconstruction_mse(ema: LatentAutoencoder, held_out_u8: torch.Tensor, phase: Phase, device,
                        seed: int) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Held-out reconstruction error of the EMA networks at the model's full resolution (the
     `mse_rec` definition), with the images the reconstruction grids show. Returns (MSE in the
@@ -50,7 +50,7 @@ def check_training_metrics(names: list[str]) -> None:
             raise ConfigError(f"log.metrics: {weights.missing_message()}")
 
 
-def snapshot_metrics(names: list[str], ema: ALAE, phase: Phase, data_path: Path, cfg: Config, ctx: Context,
+def snapshot_metrics(names: list[str], ema: LatentAutoencoder, phase: Phase, data_path: Path, cfg: Config, ctx: Context,
                      kimg: float) -> list[MetricResult]:
     """The metrics `names` of the EMA networks at `phase`; call on every rank (the same results
     on every rank)."""

@@ -11,22 +11,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from alae.config import TrainConfig
-from alae.lods import resolution_of
+from alae.config import ModelConfig, TrainConfig
 
 
 @dataclass(frozen=True)
 class Phase:
-    """Where training is: lod, fade alpha in [0, 1], global batch (images) and learning rate."""
+    """Where training is: lod, fade alpha in [0, 1], global batch (images), learning rate and the
+    image side at the lod (pixels: 4·2^lod for the style backbone, 28 for mlp)."""
 
     lod: int
     alpha: float
     batch: int
     lr: float
-
-    @property
-    def resolution(self) -> int:
-        return resolution_of(self.lod)
+    resolution: int
 
 
 def sine_ease(t: float) -> float:
@@ -35,8 +32,9 @@ def sine_ease(t: float) -> float:
     return 0.5 - 0.5 * math.cos(math.pi * t)
 
 
-def phase_at(train: TrainConfig, num_lods: int, images_seen: int) -> Phase:
+def phase_at(train: TrainConfig, model: ModelConfig, images_seen: int) -> Phase:
     """The schedule position after `images_seen` real images (global count over all processes)."""
+    num_lods = model.num_lods
     kimg = images_seen / 1000.0
     per_lod = train.kimg_fade + train.kimg_stable
     lod = min(int(kimg // per_lod), num_lods - 1)
@@ -45,7 +43,8 @@ def phase_at(train: TrainConfig, num_lods: int, images_seen: int) -> Phase:
         alpha = 1.0
     else:
         alpha = sine_ease(into_lod / train.kimg_fade)
-    return Phase(lod=lod, alpha=alpha, batch=train.batch_per_lod[lod], lr=train.lr_per_lod[lod])
+    return Phase(lod=lod, alpha=alpha, batch=train.batch_per_lod[lod], lr=train.lr_per_lod[lod],
+                 resolution=model.resolution_at(lod))
 
 
 def final_stable_kimg(train: TrainConfig, num_lods: int) -> float:

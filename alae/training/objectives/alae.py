@@ -19,36 +19,33 @@ import torch
 import torch.nn.functional as F
 
 import alae.distributed as distributed
-import alae.randomness as randomness
 from alae.config import Config
-from alae.datasets import to_model_range
-from alae.model import ALAE
+from alae.model import LatentAutoencoder
+from alae.training.data import Batch
 from alae.training.objectives.common import (
     LossStats,
     Shard,
+    StepDraws,
     accumulate_gradients,
-    fade_reals,
+    adam,
     optimizer_step,
+    reals_of,
     set_trainable,
 )
 from alae.training.schedule import Phase
 
 
-def make_optimizers(model: ALAE, cfg: Config) -> dict[str, torch.optim.Adam]:
+def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
     """Two Adams as in the original code: one for E and D, one for F and G (equalized lr → plain Adam)."""
-    t = cfg.train
-    # foreach: one multi-tensor update per optimizer instead of a loop over parameters (torch
-    # picks it by itself only on CUDA); the same arithmetic.
-    kwargs = dict(lr=t.lr_per_lod[0], betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps, foreach=True)
     return {
-        "encoder_discriminator": torch.optim.Adam([*model.E.parameters(), *model.D.parameters()], **kwargs),
-        "mapping_generator": torch.optim.Adam([*model.F.parameters(), *model.G.parameters()], **kwargs),
+        "encoder_discriminator": adam([*model.E.parameters(), *model.D.parameters()], cfg),
+        "mapping_generator": adam([*model.F.parameters(), *model.G.parameters()], cfg),
     }
 
 
 # --- the three losses --------------------------------------------------------------------------
 
-def discriminator_loss(model: ALAE, reals: torch.Tensor, fakes: torch.Tensor, lod: int, alpha: float,
+def discriminator_loss(model: LatentAutoencoder, reals: torch.Tensor, fakes: torch.Tensor, lod: int, alpha: float,
                        r1_weight: float) -> tuple[torch.Tensor, LossStats]:
     """reals, fakes: [N, C, R, R] in [−1, 1]; r1_weight = γ/2 × interval (0 disables R1)."""
     reals = reals.detach().requires_grad_(r1_weight > 0)
@@ -65,60 +62,24 @@ def discriminator_loss(model: ALAE, reals: torch.Tensor, fakes: torch.Tensor, lo
     return loss, stats
 
 
-def generator_loss(model: ALAE, styles: torch.Tensor, lod: int, alpha: float, noise) -> tuple[torch.Tensor, LossStats]:
+def generator_loss(model: LatentAutoencoder, styles: torch.Tensor, lod: int, alpha: float, noise) -> tuple[torch.Tensor, LossStats]:
     """styles: [N, layers, latent] (mixed); the generator wants D to call its images real."""
     logits = model.discriminate(model.encode(model.generate(styles, lod, alpha, noise=noise), lod, alpha))
     loss = F.softplus(-logits).mean()
     return loss, {"loss_g": loss.detach()}
 
 
-def latent_loss(model: ALAE, w: torch.Tensor, lod: int, alpha: float, noise) -> tuple[torch.Tensor, LossStats]:
+def latent_loss(model: LatentAutoencoder, w: torch.Tensor, lod: int, alpha: float, noise) -> tuple[torch.Tensor, LossStats]:
     """w: [N, latent] from F; the encoder must recover it from the image G makes of it."""
     recovered = model.encode(model.generate(model.broadcast(w), lod, alpha, noise=noise), lod, alpha)
     loss = (recovered - w.detach()).square().mean()
     return loss, {"loss_latent": loss.detach()}
 
 
-# --- what a step draws -------------------------------------------------------------------------
-
-class StepDraws:
-    """The random inputs of one iteration on this rank, seeded by (seed, step, purpose, global index)."""
-
-    def __init__(self, model: ALAE, cfg: Config, phase: Phase, shard: Shard, step: int, device: torch.device):
-        self.cfg, self.phase, self.shard, self.step, self.device = cfg, phase, shard, step, device
-        self.noise_shapes = model.G.noise_shapes(phase.lod)
-
-    def latents(self, purpose: str, name: str) -> torch.Tensor:
-        """This rank's rows of a [global batch, latent] standard normal draw."""
-        shape = (self.phase.batch, self.cfg.model.latent_dim)
-        return randomness.global_normal(shape, self.shard.rows, self.cfg.train.seed, self.step, purpose,
-                                        name).to(self.device)
-
-    def mixing(self, purpose: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(z1, z2, crossover layer per sample) for a step that mixes styles."""
-        t, lod = self.cfg.train, self.phase.lod
-        cross = randomness.crossover_layers(self.phase.batch, self.shard.rows, 2 * (lod + 1), t.style_mixing_prob,
-                                            t.seed, self.step, purpose, "mix",
-                                            per_batch=t.style_mixing == "per_batch").to(self.device)
-        return self.latents(purpose, "z1"), self.latents(purpose, "z2"), cross
-
-    def noise(self, purpose: str, s: int, e: int) -> list[torch.Tensor]:
-        """G's noise maps for local rows [s, e); with `train.first_noise=per_batch` the first map is
-        shared by the whole batch, as the original's 4x4 constant has batch 1."""
-        t = self.cfg.train
-        maps = randomness.per_sample_noise(self.noise_shapes, self.shard.global_indices(s, e), self.device,
-                                           t.seed, self.step, purpose, "noise")
-        if t.first_noise == "per_batch":
-            shared = randomness.global_normal((1, *self.noise_shapes[0]), slice(None), t.seed, self.step, purpose,
-                                              "noise0")
-            maps[0] = shared.to(self.device).expand(e - s, -1, -1, -1)
-        return maps
-
-
 class WAverageUpdate:
     """Sums w over an update's micro-batches and moves `model.w_avg` toward the global batch mean."""
 
-    def __init__(self, model: ALAE, cfg: Config, shard: Shard, world_size: int, device: torch.device):
+    def __init__(self, model: LatentAutoencoder, cfg: Config, shard: Shard, world_size: int, device: torch.device):
         self.model, self.beta, self.shard, self.world_size = model, cfg.train.w_avg_beta, shard, world_size
         self.w_sum = torch.zeros(cfg.model.latent_dim, device=device)
 
@@ -134,16 +95,16 @@ class WAverageUpdate:
 
 # --- the iteration -------------------------------------------------------------------------------
 
-def train_step(model: ALAE, optimizers: dict, reals_u8: torch.Tensor, phase: Phase, cfg: Config,
+def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: Phase, cfg: Config,
                ctx: distributed.Context, step: int) -> LossStats:
-    """One ALAE iteration on this rank's share of the global batch (reals_u8: uint8 [B/W, C, R, R]).
+    """One ALAE iteration on this rank's share of the global batch (its images; labels unused).
 
     Returns this rank's loss statistics as 0-d tensors on the device (not reduced over ranks,
     never read on the host here): the loop sums them over a tick and reduces them once.
     """
     t, lod, alpha = cfg.train, phase.lod, phase.alpha
-    shard = Shard.of(reals_u8.shape[0], ctx.rank, t.batch_gpu)
-    reals = fade_reals(to_model_range(reals_u8.to(ctx.device, non_blocking=True)).to(model.w_avg.dtype), alpha)
+    shard = Shard.of(batch.images.shape[0], ctx.rank, t.batch_gpu)
+    reals = reals_of(batch, model, ctx.device, alpha)
     draws = StepDraws(model, cfg, phase, shard, step, ctx.device)
     w_avg = WAverageUpdate(model, cfg, shard, ctx.world_size, ctx.device)
     every_step = t.w_avg_updates == "every_step"  # the original's: one update per generate call

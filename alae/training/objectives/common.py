@@ -1,5 +1,6 @@
-"""What every objective's step shares: this rank's shard of a global batch, gradient accumulation
-over its micro-batches, optimizer steps averaged over ranks, trainable flags, fading reals.
+"""What every objective's step shares: this rank's shard of a global batch and the random draws
+of a step, gradient accumulation over its micro-batches, optimizer steps averaged over ranks,
+trainable flags, the real images (faded during a fade-in).
 
 A step works on the rows [first, first + size) of the global batch that are this rank's; each
 micro-batch's loss is backpropagated scaled by its share of the shard, so the accumulated
@@ -14,7 +15,13 @@ from typing import Callable
 import torch
 
 import alae.distributed as distributed
+import alae.randomness as randomness
+from alae.config import Config
+from alae.datasets import to_model_range
+from alae.model import LatentAutoencoder
 from alae.networks.layers import downsample2x, upsample2x
+from alae.training.data import Batch
+from alae.training.schedule import Phase
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,67 @@ class Shard:
 
 
 LossStats = dict[str, torch.Tensor]
+
+
+class StepDraws:
+    """The random inputs of one iteration on this rank, seeded by (seed, step, purpose, global index)."""
+
+    def __init__(self, model: LatentAutoencoder, cfg: Config, phase: Phase, shard: Shard, step: int,
+                 device: torch.device):
+        self.cfg, self.phase, self.shard, self.step, self.device = cfg, phase, shard, step, device
+        self.noise_shapes = model.G.noise_shapes(phase.lod)
+
+    def latents(self, purpose: str, name: str) -> torch.Tensor:
+        """This rank's rows of a [global batch, latent] standard normal draw."""
+        shape = (self.phase.batch, self.cfg.model.latent_dim)
+        return randomness.global_normal(shape, self.shard.rows, self.cfg.train.seed, self.step, purpose,
+                                        name).to(self.device)
+
+    def prior(self, model: LatentAutoencoder, purpose: str, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """This rank's rows of a [global batch, latent] draw from the model's prior; `labels`
+        (this rank's [B/W], values in [0, K], K unlabelled) condition it when given."""
+        g = randomness.generator(self.cfg.train.seed, self.step, purpose, "prior")
+        rows = self.shard.rows
+        if labels is None:
+            return model.prior.sample(self.phase.batch, g)[rows].to(self.device)
+        everyone = torch.full((self.phase.batch,), model.prior.classes, dtype=torch.int64)
+        everyone[rows] = labels.cpu()
+        # The other ranks' labels are not known here; their rows are drawn unlabelled and dropped.
+        return model.prior.sample(self.phase.batch, g, everyone)[rows].to(self.device)
+
+    def eta(self, model: LatentAutoencoder, purpose: str, s: int, e: int) -> torch.Tensor | None:
+        """A universal posterior's input noise for local rows [s, e): [e − s, 1, R, R] (None without one)."""
+        if not model.noise_channels:
+            return None
+        r = self.phase.resolution
+        return randomness.per_sample_noise([(model.noise_channels, r, r)], self.shard.global_indices(s, e),
+                                           self.device, self.cfg.train.seed, self.step, purpose, "eta")[0]
+
+    def mixing(self, purpose: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z1, z2, crossover layer per sample) for a step that mixes styles."""
+        t, lod = self.cfg.train, self.phase.lod
+        cross = randomness.crossover_layers(self.phase.batch, self.shard.rows, 2 * (lod + 1), t.style_mixing_prob,
+                                            t.seed, self.step, purpose, "mix",
+                                            per_batch=t.style_mixing == "per_batch").to(self.device)
+        return self.latents(purpose, "z1"), self.latents(purpose, "z2"), cross
+
+    def noise(self, purpose: str, s: int, e: int) -> list[torch.Tensor]:
+        """G's noise maps for local rows [s, e); with `train.first_noise=per_batch` the first map is
+        shared by the whole batch, as the original's 4x4 constant has batch 1."""
+        t = self.cfg.train
+        maps = randomness.per_sample_noise(self.noise_shapes, self.shard.global_indices(s, e), self.device,
+                                           t.seed, self.step, purpose, "noise")
+        if t.first_noise == "per_batch" and self.noise_shapes:
+            shared = randomness.global_normal((1, *self.noise_shapes[0]), slice(None), t.seed, self.step, purpose,
+                                              "noise0")
+            maps[0] = shared.to(self.device).expand(e - s, -1, -1, -1)
+        return maps
+
+
+def reals_of(batch: Batch, model: LatentAutoencoder, device: torch.device, alpha: float) -> torch.Tensor:
+    """The batch's images on the device in the model's range [−1, 1], faded as G fades (`fade_reals`)."""
+    reals = to_model_range(batch.images.to(device, non_blocking=True)).to(model.w_avg.dtype)
+    return fade_reals(reals, alpha)
 
 
 def accumulate_gradients(shard: Shard, micro_loss: Callable[[int, int], tuple[torch.Tensor, LossStats]],
@@ -74,3 +142,24 @@ def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
     if alpha >= 1.0:
         return x
     return alpha * x + (1.0 - alpha) * upsample2x(downsample2x(x))
+
+
+def adam(parameters, cfg: Config, lr_mul: float = 1.0) -> torch.optim.Adam:
+    """Adam with train.adam_beta1/beta2/eps; `lr_mul` (stored in the param group) scales the
+    schedule's learning rate for this optimizer (the loop applies it at every step)."""
+    t = cfg.train
+    # foreach: one multi-tensor update per optimizer instead of a loop over parameters (torch
+    # picks it by itself only on CUDA); the same arithmetic.
+    kwargs = dict(lr=t.lr_per_lod[0], betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps, foreach=True)
+    if lr_mul == 1.0:
+        return torch.optim.Adam(list(parameters), **kwargs)
+    return torch.optim.Adam([{"params": list(parameters), "lr_mul": lr_mul}], **kwargs)
+
+
+def autoencoder_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
+    """{'autoencoder': Adam on E and G}, and with a discriminator {'adversary': Adam on D at
+    train.adversary_lr_mul × the learning rate}: the optimizers of VAE, WAE-MMD and WAE-GAN."""
+    optimizers = {"autoencoder": adam([*model.E.parameters(), *model.G.parameters()], cfg)}
+    if model.D is not None:
+        optimizers["adversary"] = adam(model.D.parameters(), cfg, cfg.train.adversary_lr_mul)
+    return optimizers

@@ -1,0 +1,63 @@
+"""The VAE objective (Kingma & Welling 2014): maximise the evidence lower bound.
+
+E gives the posterior's mean μ(x) and log-variance log σ²(x); z = μ + σ·ε with ε ~ N(0, I)
+(reparameterised); loss = −log p(x | z) + β·KL(q(z|x) ‖ N(0, I)) per image, averaged over the
+batch, with the KL in closed form and β = `train.kl_weight` (1: the ELBO itself). One Adam step
+per iteration on E and G. Reported per image, in nats: `nll`, `kl`, `elbo` = −(nll + kl) (the
+bound itself, whatever β), and `loss_vae`.
+"""
+from __future__ import annotations
+
+import torch
+
+import alae.distributed as distributed
+from alae.config import Config
+from alae.model import LatentAutoencoder
+from alae.training.data import Batch
+from alae.training.objectives.common import (
+    LossStats,
+    Shard,
+    StepDraws,
+    accumulate_gradients,
+    autoencoder_optimizers,
+    optimizer_step,
+    reals_of,
+    set_trainable,
+)
+from alae.training.objectives.divergences import gaussian_kl
+from alae.training.objectives.reconstruction import negative_log_likelihood
+from alae.training.schedule import Phase
+
+
+def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
+    """One Adam on E and G."""
+    return autoencoder_optimizers(model, cfg)
+
+
+def vae_loss(model: LatentAutoencoder, reals: torch.Tensor, epsilon: torch.Tensor, lod: int, alpha: float, noise,
+             cfg: Config) -> tuple[torch.Tensor, LossStats]:
+    """reals [N, C, R, R] in [−1, 1], epsilon [N, latent] ~ N(0, I) → (the batch-mean loss, statistics)."""
+    mean, logvar = model.posterior_parameters(reals, lod, alpha)
+    z = mean + torch.exp(0.5 * logvar) * epsilon
+    nll = negative_log_likelihood(model.decode_raw(model.broadcast(z), lod, alpha, noise), reals, cfg)
+    kl = gaussian_kl(mean, logvar)
+    loss = (nll + cfg.train.kl_weight * kl).mean()
+    return loss, {"loss_vae": loss.detach(), "nll": nll.detach().mean(), "kl": kl.detach().mean(),
+                  "elbo": -(nll + kl).detach().mean()}
+
+
+def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: Phase, cfg: Config,
+               ctx: distributed.Context, step: int) -> LossStats:
+    """One VAE step on this rank's share of the global batch; statistics as 0-d device tensors."""
+    shard = Shard.of(batch.images.shape[0], ctx.rank, cfg.train.batch_gpu)
+    reals = reals_of(batch, model, ctx.device, phase.alpha)
+    draws = StepDraws(model, cfg, phase, shard, step, ctx.device)
+    stats: LossStats = {}
+    set_trainable(model, E=True, G=True)
+    opt = optimizers["autoencoder"]
+    opt.zero_grad(set_to_none=True)
+    epsilon = draws.latents("vae", "epsilon")
+    accumulate_gradients(shard, lambda s, e: vae_loss(model, reals[s:e], epsilon[s:e], phase.lod, phase.alpha,
+                                                      draws.noise("vae", s, e), cfg), stats)
+    optimizer_step(opt, ctx.world_size)
+    return stats

@@ -1,0 +1,237 @@
+"""VAE, AAE, WAE-MMD and WAE-GAN steps against the papers' losses written out here.
+
+Each objective's train_step runs on a tiny MLP model in float64 with its optimizers replaced
+by plain SGD (so a parameter's change is −lr × its gradient); the reference repeats the step by
+hand from the formulas (binary cross-entropy from log-sigmoid, the KL and the IMQ MMD as double
+sums, the discriminator's one-hot labels concatenated here) with the same draws, and the two
+resulting models must agree. Micro-batches must not change the result.
+"""
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import alae.distributed as distributed
+import alae.randomness as randomness
+from alae.config import load_config
+from alae.datasets import to_model_range
+from alae.model import LatentAutoencoder
+from alae.training.data import NO_LABEL, Batch
+from alae.training.objectives import objective_named
+from alae.training.schedule import Phase
+
+BATCH, LATENT, STEP, LR = 6, 4, 5, 0.05
+PHASE = Phase(lod=0, alpha=1.0, batch=BATCH, lr=LR, resolution=28)
+CTX = distributed.Context(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
+
+
+def tiny(objective, *overrides):
+    return load_config("mnist-alae", [f"train.objective={objective}", f"model.latent_dim={LATENT}",
+                                      "model.mlp_width=16", "model.discriminator_width=8",
+                                      "model.discriminator_outputs=1", "model.discriminator_activation=lrelu",
+                                      f"train.batch_per_lod=[{BATCH}]", *overrides])
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    torch.set_default_dtype(torch.float64)  # the draws of train_step follow the default dtype
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+def batch(labelled=True):
+    g = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (BATCH, 1, 28, 28), generator=g, dtype=torch.uint8)
+    labels = torch.tensor([0, 3, 9, 3, NO_LABEL, 7]) if labelled else torch.full((BATCH,), NO_LABEL)
+    return Batch(images, labels)
+
+
+def model_of(cfg):
+    torch.manual_seed(0)
+    model = LatentAutoencoder(cfg)
+    with torch.no_grad():  # every input matters: biases away from zero
+        for p in model.parameters():
+            if p.ndim == 1:
+                p.copy_(torch.randn_like(p) * 0.1)
+    return model
+
+
+def sgd_step(cfg, data=None):
+    """(model before, model after one train_step with SGD in place of each of its optimizers)."""
+    model = model_of(cfg)
+    before = copy.deepcopy(model)
+    objective = objective_named(cfg.train.objective)
+    optimizers = {name: torch.optim.SGD([p for g in opt.param_groups for p in g["params"]], lr=LR)
+                  for name, opt in objective.make_optimizers(model, cfg).items()}
+    objective.train_step(model, optimizers, data or batch(), PHASE, cfg, CTX, STEP)
+    return before, model
+
+
+def descend(loss, params):
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            if g is not None:
+                p -= LR * g
+
+
+def assert_same_state(a, b, tol=1e-10):
+    sa, sb = a.state_dict(), b.state_dict()
+    for k in sa:
+        assert torch.allclose(sa[k], sb[k], rtol=tol, atol=tol), k
+
+
+def x_and_x01(data):
+    x = to_model_range(data.images).double()  # as the step converts them (in float32, then float64)
+    return x, (x + 1) / 2
+
+
+def bce(logits, target01):
+    """−Σ [x log σ(l) + (1 − x) log(1 − σ(l))] per image, from log-sigmoid."""
+    return -(target01 * F.logsigmoid(logits) + (1 - target01) * F.logsigmoid(-logits)).flatten(1).sum(1)
+
+
+def kl_to_standard_normal(mean, logvar):
+    return 0.5 * (mean**2 + torch.exp(logvar) - logvar - 1).sum(1)
+
+
+def imq_mmd_by_loops(q, p, base_c, scales):
+    n, m = len(q), len(p)
+    total = 0.0
+    for s in scales:
+        c = base_c * s
+
+        def k(a, b):
+            return c / (c + ((a - b) ** 2).sum())
+
+        total = total + sum(k(q[i], q[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+        total = total + sum(k(p[i], p[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+        total = total - 2 * sum(k(q[i], p[j]) for i in range(n) for j in range(m)) / (n * m)
+    return total
+
+
+def normal(purpose, name):
+    return randomness.global_normal((BATCH, LATENT), slice(None), 0, STEP, purpose, name)
+
+
+def prior_draw(model, purpose, labels=None):
+    return model.prior.sample(BATCH, randomness.generator(0, STEP, purpose, "prior"), labels)
+
+
+def params(*modules):
+    return [p for m in modules for p in m.parameters()]
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_vae_step_descends_the_negative_elbo(likelihood):
+    cfg = tiny("vae", f"train.likelihood={likelihood}", "train.kl_weight=0.7", "train.likelihood_std=0.3")
+    ref, ours = sgd_step(cfg)
+    x, x01 = x_and_x01(batch())
+    mean, logvar = ref.E(x).chunk(2, dim=1)
+    z = mean + torch.exp(logvar / 2) * normal("vae", "epsilon")
+    out = ref.G(z[:, None])
+    if likelihood == "bernoulli":
+        nll = bce(out, x01)
+    else:
+        sigma = 0.3
+        mu01 = (out + 1) / 2
+        nll = ((x01 - mu01) ** 2 / (2 * sigma**2) + 0.5 * math.log(2 * math.pi * sigma**2)).flatten(1).sum(1)
+    descend((nll + 0.7 * kl_to_standard_normal(mean, logvar)).mean(), params(ref.E, ref.G))
+    assert_same_state(ours, ref)
+
+
+def test_vae_reports_the_elbo_in_nats_whatever_beta():
+    cfg = tiny("vae", "train.kl_weight=0.25")
+    model = model_of(cfg)
+    objective = objective_named("vae")
+    stats = objective.train_step(model, objective.make_optimizers(model, cfg), batch(), PHASE, cfg, CTX, STEP)
+    assert torch.allclose(stats["elbo"], -(stats["nll"] + stats["kl"]))
+    assert torch.allclose(stats["loss_vae"], stats["nll"] + 0.25 * stats["kl"])
+
+
+@pytest.mark.parametrize("posterior", ["deterministic", "gaussian", "universal"])
+def test_aae_step_is_reconstruction_then_both_halves_of_regularisation(posterior):
+    cfg = tiny("aae", f"train.posterior={posterior}", "train.prior=mixture", "train.prior_components=10",
+               "train.prior_labels=true", "train.labelled_fraction=0.6")
+    ref, ours = sgd_step(cfg)
+    data = batch()
+    x, x01 = x_and_x01(data)
+    K = 10
+    keep = torch.rand(BATCH, generator=randomness.generator(0, STEP, "labelled"))
+    labels = torch.where((keep >= 0.6) | (data.labels == NO_LABEL), K, data.labels)
+
+    def codes(purpose):
+        if posterior == "gaussian":
+            mean, logvar = ref.E(x).chunk(2, dim=1)
+            return mean + torch.exp(logvar / 2) * normal(purpose, "epsilon")
+        if posterior == "universal":
+            eta = randomness.per_sample_noise([(1, 28, 28)], range(BATCH), torch.device("cpu"), 0, STEP, purpose,
+                                              "eta")[0]
+            return ref.E(torch.cat([x, eta], dim=1))
+        return ref.E(x)
+
+    def d(z):
+        return ref.D(torch.cat([z, F.one_hot(labels, K + 1).double()], dim=1))
+
+    rec = (((ref.G(codes("rec")[:, None]) + 1) / 2 - x01) ** 2).flatten(1).sum(1).mean()
+    descend(rec, params(ref.E, ref.G))
+    prior = prior_draw(ref, "d", labels)
+    with torch.no_grad():
+        fake = codes("d")
+    descend(F.softplus(-d(prior)).mean() + F.softplus(d(fake)).mean(), params(ref.D))
+    descend(F.softplus(-d(codes("e"))).mean(), params(ref.E))
+    assert_same_state(ours, ref)
+
+
+def test_the_prior_sample_of_a_labelled_image_comes_from_its_component():
+    cfg = tiny("aae", "train.prior=mixture", "train.prior_labels=true", "model.latent_dim=2")
+    model = model_of(cfg)
+    labels = torch.tensor([0, 2, 5, 5, 10, 7])
+    z = prior_draw(model, "d", labels)
+    angle = torch.atan2(z[:, 1], z[:, 0]) % (2 * math.pi)
+    for i in (0, 1, 2, 3, 5):  # within a few tangential stds of the component's direction
+        expected = 2 * math.pi * labels[i].item() / 10
+        assert abs((angle[i] - expected + math.pi) % (2 * math.pi) - math.pi) < 0.3
+
+
+def test_wae_mmd_step_adds_lambda_times_the_imq_mmd():
+    cfg = tiny("wae_mmd", "train.reconstruction_weight=0.05", "train.wae_lambda=10")
+    ref, ours = sgd_step(cfg)
+    x, x01 = x_and_x01(batch())
+    z = ref.E(x)
+    rec = 0.05 * (((ref.G(z[:, None]) + 1) / 2 - x01) ** 2).flatten(1).sum(1).mean()
+    mmd = imq_mmd_by_loops(z, prior_draw(ref, "mmd"), 2 * LATENT * 1.0, cfg.train.mmd_scales)
+    descend(rec + 10 * mmd, params(ref.E, ref.G))
+    assert_same_state(ours, ref)
+
+
+def test_wae_gan_step_fools_then_trains_the_adversary_with_lambda():
+    cfg = tiny("wae_gan", "train.wae_lambda=3", "train.reconstruction=cross_entropy")
+    ref, ours = sgd_step(cfg)
+    x, x01 = x_and_x01(batch())
+    z = ref.E(x)
+    rec = bce(ref.G(z[:, None]), x01).mean()
+    descend(rec + 3 * F.softplus(-ref.D(z)).mean(), params(ref.E, ref.G))
+    with torch.no_grad():
+        z = ref.E(x)
+    prior = prior_draw(ref, "d")
+    descend(3 * (F.softplus(-ref.D(prior)).mean() + F.softplus(ref.D(z)).mean()), params(ref.D))
+    assert_same_state(ours, ref)
+
+
+@pytest.mark.parametrize("objective,extra", [("vae", ()), ("aae", ("train.posterior=gaussian",)),
+                                             ("wae_gan", ())])
+def test_micro_batches_give_the_full_batch_step(objective, extra):
+    _, whole = sgd_step(tiny(objective, *extra))
+    _, parts = sgd_step(tiny(objective, *extra, "train.batch_gpu=4"))
+    assert_same_state(parts, whole, tol=1e-9)
+
+
+def test_the_adversary_learns_at_its_own_rate():
+    cfg = tiny("wae_gan", "train.adversary_lr_mul=0.5")
+    model = model_of(cfg)
+    optimizers = objective_named("wae_gan").make_optimizers(model, cfg)
+    assert optimizers["adversary"].param_groups[0]["lr_mul"] == 0.5
+    assert "lr_mul" not in optimizers["autoencoder"].param_groups[0]
