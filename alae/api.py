@@ -10,7 +10,8 @@
     cfg = alae.load_config("demo", ["train.r1_gamma=5"])
 
 Everything runs at the model's full resolution on the EMA networks, without gradients, in
-float32. Noise: 'const' (default: one fixed set of maps, so an image does not depend on its
+float32. Models of every objective load: their codes are w (ALAE), the posterior mean (VAE) or
+z (AAE, WAE), `map` is the identity without a mapping F, and z is drawn from the model's prior. Noise: 'const' (default: one fixed set of maps, so an image does not depend on its
 batch), 'random' (maps seeded by the image's position in the call), 'none', or
 'deterministic' (the original ALAE's noise=False). Everything else in alae is internal.
 """
@@ -51,7 +52,7 @@ class Model:
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Images [N, C, R, R] in [−1, 1] at the model's resolution → w = E(x) [N, latent]."""
+        """Images [N, C, R, R] in [−1, 1] at the model's resolution → codes [N, latent] (w = E(x) for ALAE)."""
         images = images.to(self.device, torch.float32)
         if images.ndim != 4 or images.shape[-2:] != (self.resolution, self.resolution):
             raise ValueError(f"images must be [N, C, {self.resolution}, {self.resolution}], got {tuple(images.shape)}")
@@ -65,7 +66,8 @@ class Model:
         return self.networks.generate(styles, self._lod, 1.0, self._noise(len(styles), noise))
 
     def reconstruct(self, images: torch.Tensor, noise: str = "const") -> torch.Tensor:
-        """G(E(x)): images [N, C, R, R] in [−1, 1] → their reconstructions, same shape and range."""
+        """G(E(x)): images [N, C, R, R] in [−1, 1] → their reconstructions, same shape (G's output
+        is not clamped: a linear output may leave [−1, 1]; the PNGs clamp it)."""
         return self.decode(self.encode(images), noise)
 
     @torch.no_grad()
@@ -81,7 +83,7 @@ class Model:
 
     def sample(self, seeds: list[int], psi: float = 1.0, cutoff: int | None = None,
                noise: str = "const") -> torch.Tensor:
-        """`generate` from the z of each seed, as alae-generate draws them (RandomState(seed).randn)."""
+        """`generate` from the z of each seed, as alae-generate draws them (RandomState(seed).randn for N(0, I))."""
         return self.generate(latents_for_seeds(list(seeds), self.networks.prior), psi, cutoff, noise)
 
 

@@ -21,8 +21,8 @@ def display_scale(side: int) -> int:
 
 
 def grid_uint8(images: torch.Tensor, nrow: int) -> torch.Tensor:
-    """[N, C, R, R] in [−1, 1] → uint8 [C, H, W] grid with 1-pixel gaps, each image enlarged
-    `display_scale(R)` times (nearest)."""
+    """[N, C, R, R] in [−1, 1] → uint8 [3, H, W] grid with 1-pixel gaps (a grey image fills the
+    three channels alike), each image enlarged `display_scale(R)` times (nearest)."""
     images = images.float().clamp(-1, 1)
     scale = display_scale(images.shape[-1])
     if scale > 1:

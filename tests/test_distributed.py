@@ -1,4 +1,6 @@
-"""Multi-process training equals single-process training on the same global batch (gloo, CPU)."""
+"""Multi-process training equals single-process training on the same global batch (gloo, CPU):
+the StyleALAE, and on tiny MLP models the VAE and the AAE with prior labels (a mixture prior,
+labels from the batch, only some of them used)."""
 import os
 import socket
 
@@ -10,7 +12,7 @@ from alae import distributed
 from alae.config import load_config
 from alae.model import LatentAutoencoder
 from alae.training.data import NO_LABEL, Batch
-from alae.training.objectives.alae import make_optimizers, train_step
+from alae.training.objectives import objective_named
 from alae.training.schedule import Phase
 
 GLOBAL_BATCH = 8
@@ -25,41 +27,78 @@ def tiny_config(batch_gpu: int = 0):
                                 f"train.batch_per_lod=[{GLOBAL_BATCH}, {GLOBAL_BATCH}, {GLOBAL_BATCH}, {GLOBAL_BATCH}]"])
 
 
-def global_reals(step: int, resolution: int) -> torch.Tensor:
+# The family on the MLP backbone: one 28 px lod, grey images. The AAE's labels pick components of
+# a 10-Gaussian mixture; NO_LABEL images and, per step, about half the others count as unlabelled.
+MLP_PHASES = [Phase(lod=0, alpha=1.0, batch=GLOBAL_BATCH, lr=0.002, resolution=28)]
+FAMILY = {
+    "vae": ("mnist-vae", []),
+    "aae_labels": ("mnist-aae", ["train.prior=mixture", "train.prior_labels=true", "train.labelled_fraction=0.5",
+                                 "model.discriminator_width=8"]),
+}
+GLOBAL_LABELS = torch.tensor([0, 3, 9, NO_LABEL, 3, 7, NO_LABEL, 1])  # one image of each rank unlabelled
+
+
+def family_config(case: str, batch_gpu: int = 0):
+    config, extra = FAMILY[case]
+    return load_config(config, ["model.mlp_width=16", "model.latent_dim=4", f"train.batch_per_lod=[{GLOBAL_BATCH}]",
+                                f"train.batch_gpu={batch_gpu}", *extra])
+
+
+def config_and_phases(case: str, batch_gpu: int = 0):
+    if case == "alae":
+        return tiny_config(batch_gpu), PHASES
+    return family_config(case, batch_gpu), MLP_PHASES
+
+
+def global_reals(step: int, resolution: int, channels: int = 3) -> torch.Tensor:
     g = torch.Generator().manual_seed(1000 + step)
-    return torch.randint(0, 256, (GLOBAL_BATCH, 3, resolution, resolution), generator=g, dtype=torch.uint8)
+    return torch.randint(0, 256, (GLOBAL_BATCH, channels, resolution, resolution), generator=g, dtype=torch.uint8)
 
 
-def run_steps(ctx: distributed.Context, batch_gpu: int = 0) -> dict[str, torch.Tensor]:
-    """A few steps of all three ALAE phases (fade-in and stable) in float64; returns the final state.
+def global_labels(case: str, step: int) -> torch.Tensor:
+    """The global batch's labels at a step: NO_LABEL for ALAE, a fixed list (rolled per step) for the family."""
+    if case == "alae":
+        return torch.full((GLOBAL_BATCH,), NO_LABEL)
+    return GLOBAL_LABELS.roll(step)
+
+
+def initial_model(cfg) -> LatentAutoencoder:
+    torch.manual_seed(0)
+    return LatentAutoencoder(cfg).double()
+
+
+def run_steps(ctx: distributed.Context, batch_gpu: int = 0, case: str = "alae") -> dict[str, torch.Tensor]:
+    """A few steps of the objective's every phase (ALAE: fade-in and stable) in float64; returns the final state.
 
     float64 because Adam with beta1 = 0 moves each weight by about ±lr whatever the gradient's
     size, so float32 rounding in near-zero gradients (biases before instance norm) would be
     amplified into O(lr) differences; the claim under test is that the arithmetic is the same.
     """
-    cfg = tiny_config(batch_gpu)
-    torch.manual_seed(0)
+    cfg, phases = config_and_phases(case, batch_gpu)
+    objective = objective_named(cfg.train.objective)
     torch.set_default_dtype(torch.float64)  # the draws in train_step follow the default dtype
     try:
-        model = LatentAutoencoder(cfg).double()
-        optimizers = make_optimizers(model, cfg)
+        model = initial_model(cfg)
+        optimizers = objective.make_optimizers(model, cfg)
         local = GLOBAL_BATCH // ctx.world_size
+        mine = slice(ctx.rank * local, (ctx.rank + 1) * local)
         for step in range(STEPS):
-            for phase in PHASES:
-                reals = global_reals(step, phase.resolution)[ctx.rank * local:(ctx.rank + 1) * local]
-                train_step(model, optimizers, Batch(reals, torch.full((local,), NO_LABEL)), phase, cfg, ctx, step)
+            for phase in phases:
+                reals = global_reals(step, phase.resolution, cfg.model.image_channels)[mine]
+                batch = Batch(reals, global_labels(case, step)[mine])
+                objective.train_step(model, optimizers, batch, phase, cfg, ctx, step)
     finally:
         torch.set_default_dtype(torch.float32)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def worker(rank: int, world_size: int, port: int, out_path: str) -> None:
+def worker(rank: int, world_size: int, port: int, out_path: str, case: str = "alae") -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     ctx = distributed.init("cpu")
     try:
-        params = run_steps(ctx)
+        params = run_steps(ctx, case=case)
         if rank == 0:
             torch.save(params, out_path)
     finally:
@@ -86,18 +125,50 @@ def single_process() -> distributed.Context:
     return distributed.Context(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
 
 
+CASES = ["alae", *FAMILY]
+
+
 @pytest.mark.slow
-def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
+@pytest.mark.parametrize("case", CASES)
+def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path, case):
     out = tmp_path / "rank0.pt"
-    mp.spawn(worker, args=(2, free_port(), str(out)), nprocs=2, join=True)
+    mp.spawn(worker, args=(2, free_port(), str(out), case), nprocs=2, join=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the workers: a multi-threaded conv backward may sum in another order
     try:
-        reference = run_steps(single_process())
+        reference = run_steps(single_process(), case=case)
     finally:
         torch.set_num_threads(threads)
     assert_close(torch.load(out), reference)
+    torch.set_default_dtype(torch.float64)
+    try:
+        initial = initial_model(config_and_phases(case)[0]).state_dict()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    for net in ("E", "G", "D"):  # the steps moved every network that learns (D: ALAE, AAE)
+        names = [k for k in reference if k.startswith(f"{net}.")]
+        assert bool(names) == (net != "D" or case != "vae")
+        assert not names or any(not torch.equal(reference[k], initial[k]) for k in names), net
 
 
-def test_gradient_accumulation_equals_the_full_batch():
-    assert_close(run_steps(single_process(), batch_gpu=3), run_steps(single_process()))
+@pytest.mark.parametrize("case", CASES)
+def test_gradient_accumulation_equals_the_full_batch(case):
+    assert_close(run_steps(single_process(), batch_gpu=3, case=case), run_steps(single_process(), case=case))
+
+
+def test_the_aae_case_uses_labels_of_both_kinds():
+    """What the aae_labels case exercises: labelled images told their component and unlabelled ones."""
+    from alae.training.objectives.aae import discriminator_labels
+    from alae.training.objectives.common import Shard, StepDraws
+
+    cfg = family_config("aae_labels")
+    model = LatentAutoencoder(cfg)
+    assert model.label_classes == 10
+    seen = set()
+    for step in range(STEPS):
+        batch = Batch(global_reals(step, 28, 1), global_labels("aae_labels", step))
+        draws = StepDraws(model, cfg, MLP_PHASES[0], Shard.of(GLOBAL_BATCH, 0, 0), step, torch.device("cpu"))
+        labels = discriminator_labels(model, batch, draws, cfg)
+        assert (labels[batch.labels == NO_LABEL] == 10).all()
+        seen |= set(labels.tolist())
+    assert 10 in seen and seen - {10}

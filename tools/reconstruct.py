@@ -10,7 +10,8 @@ Lanczos resize), or with --align every face in it is cut out as FFHQ does (alae-
 
 Writes into --out: `reconstructions/NAME.png` (and `refined/NAME.png` with --refine,
 `aligned/NAME.png` with --align), `grid.png` (originals above reconstructions), `latents.npz`
-(`names`, `w` [N, latent], with --refine `wplus` [N, layers, latent]), `metrics.csv` (MSE,
+(`names`, the codes [N, latent] as `w` for ALAE, `mu` for a Gaussian posterior's mean, `z`
+for AAE/WAE; with --refine `wplus` [N, layers, latent]), `metrics.csv` (MSE,
 PSNR, SSIM per image on [0, 1] pixels, LPIPS with --lpips, before and after refinement, and
 the mean) and `summary.json` (settings, means, skipped inputs).
 """
