@@ -67,11 +67,12 @@ class RunsCodeWhenUnpickled:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_reading_a_file_never_runs_code_from_it(tmp_path):
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_reading_a_file_never_runs_code_from_it(tmp_path, zipped):
     marker = tmp_path / "code-ran"
     path = tmp_path / "hostile.pt"
     torch.save({"format_version": checkpoint.FORMAT_VERSION, "weights": torch.arange(3.0),
-                "extra": RunsCodeWhenUnpickled(marker)}, path)
+                "extra": RunsCodeWhenUnpickled(marker)}, path, _use_new_zipfile_serialization=zipped)
     payload = load_checkpoint(path)
     assert not marker.exists()
     assert torch.equal(payload["weights"], torch.arange(3.0))  # tensors still load

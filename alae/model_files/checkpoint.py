@@ -17,8 +17,9 @@ crash mid-write leaves the previous checkpoint untouched.
 
 Reading (`read_model_file`, for alae checkpoints and the original ALAE's files alike) never
 runs code from the file: tensors-only unpickling first; for files that need more (the
-original's may pickle optimizer and tracker objects) an unpickler that rebuilds tensors and
-plain containers and turns every other object into an inert placeholder. A run directory
+original's may pickle optimizer and tracker objects) an unpickler with a fixed allow-list of
+torch's tensor rebuilders, its storage classes and OrderedDict, which turns every other global
+the file names into an inert placeholder without looking it up. A run directory
 stands for its `checkpoints/latest.pt` (`checkpoint_path`).
 """
 from __future__ import annotations
@@ -101,23 +102,32 @@ class _Inert:
         pass
 
 
-def _rebuilds_tensors(module: str, name: str) -> bool:
-    """Whether a pickled global is one of torch's tensor rebuilders, storage classes or dtypes."""
-    if module in ("torch._utils", "torch._tensor"):
-        return name.startswith("_rebuild")
-    if module == "torch":
-        return name.endswith("Storage") or isinstance(getattr(torch, name, None), torch.dtype)
-    return (module, name) in {("collections", "OrderedDict"), ("torch", "Size"), ("torch", "device")}
+# The only globals the fallback unpickler resolves: what torch.save writes for tensors,
+# parameters and state dicts (checked with pickletools on torch 2.14's zip and legacy formats).
+# Every other global a file names, whatever it is, becomes _Inert; none is looked up or called.
+TENSOR_STORAGES = ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool")
+TENSOR_GLOBALS = frozenset(
+    {("torch._utils", name) for name in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_parameter",
+                                         "_rebuild_parameter_with_state")}
+    | {("torch", f"{kind}Storage") for kind in TENSOR_STORAGES}
+    | {("collections", "OrderedDict")}
+)
 
 
 class _DataOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
-        if _rebuilds_tensors(module, name):
+        if (module, name) in TENSOR_GLOBALS:
             return super().find_class(module, name)
         return _Inert
 
 
-_DATA_ONLY_PICKLE = SimpleNamespace(Unpickler=_DataOnlyUnpickler, load=pickle.load, __name__="alae_data_only_pickle")
+def _data_only_load(file, **kwargs):
+    """pickle.load through _DataOnlyUnpickler (torch reads a legacy file's header with `load`)."""
+    return _DataOnlyUnpickler(file, **kwargs).load()
+
+
+_DATA_ONLY_PICKLE = SimpleNamespace(Unpickler=_DataOnlyUnpickler, load=_data_only_load,
+                                    __name__="alae_data_only_pickle")
 
 
 def read_model_file(path: Path):
