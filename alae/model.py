@@ -53,6 +53,7 @@ class LatentAutoencoder(nn.Module):
         self.objective = t.objective
         self.posterior = posterior_of(t)
         self.backbone = m.backbone
+        self.model_config = m
         self.num_lods = m.num_lods
         self.num_style_layers = m.num_style_layers
         self.latent_dim = m.latent_dim
@@ -89,7 +90,8 @@ class LatentAutoencoder(nn.Module):
         return "w" if self.objective == "alae" else "mu" if self.posterior == "gaussian" else "z"
 
     def resolution_at(self, lod: int) -> int:
-        return self.resolution >> (self.num_lods - 1 - lod)
+        """Image side at a level of detail (ModelConfig.resolution_at)."""
+        return self.model_config.resolution_at(lod)
 
     def map(self, z: torch.Tensor) -> torch.Tensor:
         """z [N, latent] → the code G takes: w = F(z) for ALAE, z itself for the others."""

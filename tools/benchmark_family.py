@@ -33,6 +33,7 @@ from alae.config import load_config
 from alae.datasets import LMDBDataset, to_model_range
 from alae.model_files.loading import load_networks
 from alae.training.data import resolve_data_path
+from alae.training.objectives.vae import vae_loss
 
 CONFIGS = ("mnist-alae", "mnist-vae", "mnist-aae", "mnist-wae-mmd", "mnist-wae-gan", "mnist-style")
 DIGIT_SIDE = 28
@@ -75,8 +76,6 @@ def codes_and_reconstructions(model, images_u8: torch.Tensor):
 @torch.no_grad()
 def heldout_elbo(model, cfg, images_u8: torch.Tensor) -> float:
     """Mean ELBO in nats of a VAE over `images_u8`, one posterior sample each (seeded)."""
-    from alae.training.objectives.vae import vae_loss
-
     g = torch.Generator().manual_seed(0)
     total = 0.0
     for first in range(0, len(images_u8), BATCH):

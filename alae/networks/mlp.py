@@ -22,7 +22,6 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, image_channels: int, resolution: int, width: int, out_dim: int, final_activation: str):
         super().__init__()
-        self.num_lods = 1
         self.layers = nn.ModuleList([
             EqualizedLinear(image_channels * resolution * resolution, width, activation="lrelu"),
             EqualizedLinear(width, width, activation="lrelu"),
@@ -41,7 +40,6 @@ class MLPGenerator(nn.Module):
 
     def __init__(self, latent_dim: int, width: int, image_channels: int, resolution: int):
         super().__init__()
-        self.num_lods = 1
         self.image_shape = (image_channels, resolution, resolution)
         self.layers = nn.ModuleList([
             EqualizedLinear(latent_dim, width, activation="lrelu"),

@@ -27,14 +27,13 @@ from alae.model import LatentAutoencoder
 from alae.training.data import NO_LABEL, Batch
 from alae.training.objectives.common import (
     LossStats,
-    Shard,
     StepDraws,
     accumulate_gradients,
     adam,
     autoencoder_optimizers,
     optimizer_step,
-    reals_of,
     set_trainable,
+    step_inputs,
 )
 from alae.training.objectives.reconstruction import cost
 from alae.training.schedule import Phase
@@ -72,9 +71,7 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
                ctx: distributed.Context, step: int) -> LossStats:
     """One AAE iteration (reconstruction, then regularisation) on this rank's share of the global batch."""
     lod, alpha = phase.lod, phase.alpha
-    shard = Shard.of(batch.images.shape[0], ctx.rank, cfg.train.batch_gpu)
-    reals = reals_of(batch, model, ctx.device, alpha)
-    draws = StepDraws(model, cfg, phase, shard, step, ctx.device)
+    shard, reals, draws = step_inputs(model, batch, phase, cfg, ctx, step)
     labels = discriminator_labels(model, batch, draws, cfg)
     stats: LossStats = {}
     epsilons = {purpose: draws.latents(purpose, "epsilon") for purpose in ("rec", "d", "e")}

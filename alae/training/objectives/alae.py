@@ -25,12 +25,11 @@ from alae.training.data import Batch
 from alae.training.objectives.common import (
     LossStats,
     Shard,
-    StepDraws,
     accumulate_gradients,
     adam,
     optimizer_step,
-    reals_of,
     set_trainable,
+    step_inputs,
 )
 from alae.training.schedule import Phase
 
@@ -103,9 +102,7 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
     never read on the host here): the loop sums them over a tick and reduces them once.
     """
     t, lod, alpha = cfg.train, phase.lod, phase.alpha
-    shard = Shard.of(batch.images.shape[0], ctx.rank, t.batch_gpu)
-    reals = reals_of(batch, model, ctx.device, alpha)
-    draws = StepDraws(model, cfg, phase, shard, step, ctx.device)
+    shard, reals, draws = step_inputs(model, batch, phase, cfg, ctx, step)
     w_avg = WAverageUpdate(model, cfg, shard, ctx.world_size, ctx.device)
     every_step = t.w_avg_updates == "every_step"  # the original's: one update per generate call
     stats: LossStats = {}

@@ -106,10 +106,13 @@ class StepDraws:
         return maps
 
 
-def reals_of(batch: Batch, model: LatentAutoencoder, device: torch.device, alpha: float) -> torch.Tensor:
-    """The batch's images on the device in the model's range [−1, 1], faded as G fades (`fade_reals`)."""
-    reals = to_model_range(batch.images.to(device, non_blocking=True)).to(model.w_avg.dtype)
-    return fade_reals(reals, alpha)
+def step_inputs(model: LatentAutoencoder, batch: Batch, phase: Phase, cfg: Config, ctx: distributed.Context,
+                step: int) -> tuple[Shard, torch.Tensor, StepDraws]:
+    """What every step starts from: this rank's Shard of the global batch, its images on the
+    device in the model's range [−1, 1], faded as G fades (`fade_reals`), and the step's draws."""
+    shard = Shard.of(batch.images.shape[0], ctx.rank, cfg.train.batch_gpu)
+    reals = to_model_range(batch.images.to(ctx.device, non_blocking=True)).to(model.w_avg.dtype)
+    return shard, fade_reals(reals, phase.alpha), StepDraws(model, cfg, phase, shard, step, ctx.device)
 
 
 def accumulate_gradients(shard: Shard, micro_loss: Callable[[int, int], tuple[torch.Tensor, LossStats]],

@@ -16,22 +16,17 @@ from alae.model import LatentAutoencoder
 from alae.training.data import Batch
 from alae.training.objectives.common import (
     LossStats,
-    Shard,
-    StepDraws,
     accumulate_gradients,
     autoencoder_optimizers,
     optimizer_step,
-    reals_of,
     set_trainable,
+    step_inputs,
 )
 from alae.training.objectives.divergences import gaussian_kl
 from alae.training.objectives.reconstruction import negative_log_likelihood
 from alae.training.schedule import Phase
 
-
-def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
-    """One Adam on E and G."""
-    return autoencoder_optimizers(model, cfg)
+make_optimizers = autoencoder_optimizers  # one Adam on E and G
 
 
 def vae_loss(model: LatentAutoencoder, reals: torch.Tensor, epsilon: torch.Tensor, lod: int, alpha: float, noise,
@@ -49,9 +44,7 @@ def vae_loss(model: LatentAutoencoder, reals: torch.Tensor, epsilon: torch.Tenso
 def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: Phase, cfg: Config,
                ctx: distributed.Context, step: int) -> LossStats:
     """One VAE step on this rank's share of the global batch; statistics as 0-d device tensors."""
-    shard = Shard.of(batch.images.shape[0], ctx.rank, cfg.train.batch_gpu)
-    reals = reals_of(batch, model, ctx.device, phase.alpha)
-    draws = StepDraws(model, cfg, phase, shard, step, ctx.device)
+    shard, reals, draws = step_inputs(model, batch, phase, cfg, ctx, step)
     stats: LossStats = {}
     set_trainable(model, E=True, G=True)
     opt = optimizers["autoencoder"]

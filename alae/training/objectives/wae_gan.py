@@ -18,30 +18,23 @@ from alae.model import LatentAutoencoder
 from alae.training.data import Batch
 from alae.training.objectives.common import (
     LossStats,
-    Shard,
-    StepDraws,
     accumulate_gradients,
     autoencoder_optimizers,
     optimizer_step,
-    reals_of,
     set_trainable,
+    step_inputs,
 )
 from alae.training.objectives.reconstruction import cost
 from alae.training.schedule import Phase
 
-
-def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
-    """Adams on E and G ('autoencoder') and on D ('adversary')."""
-    return autoencoder_optimizers(model, cfg)
+make_optimizers = autoencoder_optimizers  # Adams on E and G, and on D
 
 
 def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: Phase, cfg: Config,
                ctx: distributed.Context, step: int) -> LossStats:
     """One WAE-GAN iteration on this rank's share of the global batch; statistics as 0-d device tensors."""
     t, lod, alpha = cfg.train, phase.lod, phase.alpha
-    shard = Shard.of(batch.images.shape[0], ctx.rank, t.batch_gpu)
-    reals = reals_of(batch, model, ctx.device, alpha)
-    draws = StepDraws(model, cfg, phase, shard, step, ctx.device)
+    shard, reals, draws = step_inputs(model, batch, phase, cfg, ctx, step)
     stats: LossStats = {}
 
     # 1. Encoder and generator.

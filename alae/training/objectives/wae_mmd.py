@@ -10,30 +10,23 @@ unbiased either way), not the same number. One Adam on E and G.
 """
 from __future__ import annotations
 
-import torch
-
 import alae.distributed as distributed
 from alae.config import Config
 from alae.model import LatentAutoencoder
 from alae.training.data import Batch
 from alae.training.objectives.common import (
     LossStats,
-    Shard,
-    StepDraws,
     accumulate_gradients,
     autoencoder_optimizers,
     optimizer_step,
-    reals_of,
     set_trainable,
+    step_inputs,
 )
 from alae.training.objectives.divergences import imq_mmd
 from alae.training.objectives.reconstruction import cost
 from alae.training.schedule import Phase
 
-
-def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
-    """One Adam on E and G."""
-    return autoencoder_optimizers(model, cfg)
+make_optimizers = autoencoder_optimizers  # one Adam on E and G
 
 
 def prior_variance(model: LatentAutoencoder) -> float:
@@ -45,9 +38,7 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
                ctx: distributed.Context, step: int) -> LossStats:
     """One WAE-MMD step on this rank's share of the global batch; statistics as 0-d device tensors."""
     t, lod, alpha = cfg.train, phase.lod, phase.alpha
-    shard = Shard.of(batch.images.shape[0], ctx.rank, t.batch_gpu)
-    reals = reals_of(batch, model, ctx.device, alpha)
-    draws = StepDraws(model, cfg, phase, shard, step, ctx.device)
+    shard, reals, draws = step_inputs(model, batch, phase, cfg, ctx, step)
     base_c = 2 * model.latent_dim * prior_variance(model)
     stats: LossStats = {}
     set_trainable(model, E=True, G=True)
