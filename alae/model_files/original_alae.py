@@ -27,6 +27,7 @@ from alae.config import Config, ModelConfig
 from alae.lods import resolution_of
 from alae.model import LatentAutoencoder
 from alae.model_files.checkpoint import CheckpointError
+from alae.model_files.safe_pickle import placeholders_in
 
 # Original network names (train_alae.py model_dict) for our F, G, E, D; EMA copies end in "_s".
 ORIGINAL_NAMES = {"F": "mapping_fl", "G": "generator", "E": "discriminator", "D": "mapping_tl"}
@@ -57,6 +58,18 @@ class ConvertedNetworks:
 def is_original_checkpoint(obj) -> bool:
     """Whether a loaded object has the original's layout: a dict with a "models" dict."""
     return isinstance(obj, dict) and isinstance(obj.get("models"), dict)
+
+
+def ignorable_placeholders(obj) -> bool:
+    """Whether the placeholders of refused globals in a read file (`safe_pickle`) may be dropped:
+    only in an original file, and only outside its networks (`auxiliary` holds the original's
+    optimizer, scheduler and tracker state; the networks come from the state dicts alone)."""
+    return is_original_checkpoint(obj) and not placeholders_in(obj["models"])
+
+
+def dropped_objects(obj: dict) -> list[str]:
+    """The refused globals whose placeholders an original file holds outside its networks."""
+    return placeholders_in({k: v for k, v in obj.items() if k != "models"})
 
 
 class _TensorSource:
