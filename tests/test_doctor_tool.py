@@ -159,3 +159,31 @@ def test_on_a_gpu_it_reports_the_build_and_the_self_test_run_then_recorded(
     assert again[0].text.startswith("found in the cache")
     assert all(i.text.endswith("[Stand-in GPU (sm_00), recorded]") for i in again[1:])
     assert battery.runs == 1
+
+
+@NO_GPU
+def test_acceptance_without_a_gpu_runs_the_parts_that_need_none(capsys, tmp_path, monkeypatch):
+    import alae.acceptance.run as acceptance_run
+
+    monkeypatch.setattr(acceptance_run, "LOADER_PX", 32)  # the loader part at 32 px keeps the test short
+    status = doctor.main(["--acceptance", "--out", str(tmp_path / "acc"), "--budget-s", "120"])
+    out = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert out[0] == ("alae-doctor: no CUDA GPU: running the parts that need none (1 and 7); the others are listed "
+                      "as skipped")
+    report = json.loads((tmp_path / "acc" / "report.json").read_text())
+    statuses = {p["number"]: (p["status"], p["summary"]) for p in report["parts"]}
+    assert statuses[1][0] == "passed" and statuses[7][0] == "measured"
+    assert all(statuses[n] == ("skipped", "no CUDA GPU") for n in range(2, 7))
+    loader = next(p for p in report["parts"] if p["number"] == 7)
+    assert loader["columns"][:2] == ["workers", "loader img/s"] and all(row[1] > 0 for row in loader["rows"])
+    markdown = (tmp_path / "acc" / "report.md").read_text()
+    assert all(f"## {n}. " in markdown for n in range(1, 8)) and "| machine | |" in markdown
+    assert report["exit_status"] == 0 and out[-1].startswith("alae-doctor: no check failed")
+
+
+def test_acceptance_takes_only_its_own_options(capsys):
+    assert doctor.main(["--acceptance", "--config", "demo"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == ("alae-doctor: error: --acceptance takes only --out and --budget-s (it chooses its configs "
+                           "and data)")

@@ -3,6 +3,11 @@
     alae-doctor
     alae-doctor --config ffhq --data /data/ffhq-lmdb --world-size 8
     alae-doctor --config demo --require gpu,kernels --json
+    alae-doctor --acceptance --out acceptance --budget-s 480
+
+--acceptance proves a GPU machine trains correctly and fast (`alae.acceptance.run`: kernels,
+the networks through them, step speed and memory, host syncs, torchrun equality, the loader)
+and writes report.json and report.md; without a CUDA GPU it runs the parts that need none.
 
 Reports Python, torch, CUDA (driver, GPUs), nvcc and ninja, the fused kernels (built or found in
 the cache where a GPU is, compiled only with --build where none is) and their self-test, the
@@ -32,13 +37,15 @@ from importlib import metadata
 import torch
 
 import alae.distributed as distributed
+from alae import train
+from alae.acceptance.run import acceptance
 from alae.cli import ToolError, run_tool
 from alae.config import ConfigError, check_world_size, load_config
 from alae.faces.landmarks import AlignmentError, predictor_path
 from alae.kernels import extension, selftest
 from alae.metrics.weight_files import INCEPTION, LPIPS
-from alae.tools.benchmark_training import time_lod, training_state
 from alae.training.data import open_images, resolve_data_path
+from alae.training.timing import time_lod, training_state
 
 PROG = "alae-doctor"
 REQUIREMENTS = ("gpu", "kernels", "inception", "lpips", "dlib")
@@ -295,6 +302,22 @@ def print_text(items: list[Item]) -> None:
                          else "everything needed is present"))
 
 
+def as_rows(items: list[Item], required: set[str]) -> list[tuple[str, str, str]]:
+    return [(item.status, item.name, item.text) for item in judge(items, required)]
+
+
+def run_acceptance(args) -> int:
+    if args.config or args.data or args.json or args.build:
+        raise ToolError("--acceptance takes only --out and --budget-s (it chooses its configs and data)")
+    if args.budget_s <= 0:
+        raise ToolError(f"--budget-s must be positive, got {args.budget_s}")
+    gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return acceptance(args.out, args.budget_s,
+                      environment=lambda: as_rows(machine_items() + package_and_weight_items(), set()),
+                      kernels=lambda: as_rows(kernel_items(gpu_count, False), {"kernels"}),
+                      train_main=train.main)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="a built-in config name or YAML path: check what it needs")
@@ -303,6 +326,10 @@ def parse_args(argv):
     p.add_argument("--require", default="", help=f"comma-separated, from {','.join(REQUIREMENTS)}: fail without them")
     p.add_argument("--build", action="store_true", help="without a GPU: compile the kernels (minutes), not run")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    p.add_argument("--acceptance", action="store_true",
+                   help="the GPU acceptance run: correctness, speed, memory, syncs, multi-GPU, loader (minutes)")
+    p.add_argument("--out", default="acceptance", help="with --acceptance: the folder for report.json and report.md")
+    p.add_argument("--budget-s", type=float, default=480, help="with --acceptance: the time it may take (seconds)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, as in alae-train")
     return p.parse_intermixed_args(argv)
 
@@ -311,6 +338,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     def body():
+        if args.acceptance:
+            return run_acceptance(args)
         items = report(args)
         failed = any(item.status == "FAIL" for item in items)
         if args.json:
