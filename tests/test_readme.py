@@ -22,3 +22,10 @@ def test_ci_runs_the_readme_test_command_verbatim():
 def test_constraints_pin_torch_and_torchvision():
     pins = (REPO_ROOT / "constraints.txt").read_text().split()
     assert "torch==2.14.1" in pins and "torchvision==0.29.1" in pins
+
+
+def test_ci_installs_the_browser_of_the_studio_tests_first():
+    ci_lines = (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+    browser = next(i for i, line in enumerate(ci_lines) if "apt-get install" in line)
+    assert "chromium" in ci_lines[browser] and "chromium-driver" in ci_lines[browser]
+    assert browser < ci_lines.index(readme_commands()[1])

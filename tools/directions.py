@@ -22,16 +22,18 @@ import numpy as np
 
 from alae.cli import MODEL_HELP, ToolError, prepare_output_dir, resolve_device, run_tool, warn
 from alae.editing.directions import (
+    PCA_SAMPLES,
+    SCALE_SAMPLES,
     Direction,
     fit_direction,
     import_direction,
     load_direction,
     mapped_samples,
     orthogonalize,
-    pca_directions,
+    pca_direction_set,
     save_direction,
     scale_along,
-    sefa_directions,
+    sefa_direction_set,
 )
 from alae.editing.label_files import match_labels, read_labels
 from alae.editing.layer_groups import describe_layers, parse_layers
@@ -48,7 +50,6 @@ from alae.model_files.loading import load_networks, model_fingerprint
 from alae.progress import progress
 
 PROG = "alae-directions"
-SCALE_SAMPLES = 20000  # F samples that measure a direction's scale (std of w along it)
 
 
 def parse_args(argv):
@@ -76,7 +77,7 @@ def parse_args(argv):
     pca = sub.add_parser("pca", help="principal components of w = F(z) (GANSpace)")
     pca.add_argument("model", help=MODEL_HELP)
     pca.add_argument("--num", type=int, default=20, help="components")
-    pca.add_argument("--samples", type=int, default=100000, help="F samples")
+    pca.add_argument("--samples", type=int, default=PCA_SAMPLES, help="F samples")
     pca.add_argument("--device", default="auto")
     common(pca, "output folder (one pcNN.npz per component)")
 
@@ -172,20 +173,29 @@ def run_fit(args, argv) -> int:
     return 0
 
 
+def save_set(directions: list[Direction], prefix: str, args, model, out: Path) -> list[dict]:
+    """Write pca/sefa directions as PREFIXkk.npz (with --orthogonal-to projected out and the scale
+    measured again); their summary rows."""
+    summary = []
+    for k, direction in enumerate(directions):
+        if args.orthogonal_to:
+            vector, scale, meta = finish(direction.vector, args, model)
+            direction = Direction(vector, scale, direction.method, direction.attribute, direction.fingerprint,
+                                  {**direction.stats, **meta})
+        save_direction(direction, out / f"{prefix}{k:02d}.npz")
+        summary.append({"file": f"{prefix}{k:02d}.npz", **direction.stats, "scale": direction.scale})
+    return summary
+
+
 def run_pca(args, argv) -> int:
     device = resolve_device(args.device)
     cfg, model = load_networks(args.model, device)
     out = prepare_output_dir(args.out, args.overwrite, PROG, argv)
-    components = pca_directions(mapped_samples(model, args.samples, args.seed), args.num)
-    fingerprint, summary = model_fingerprint(model), []
-    for k, (vector, std, ratio) in enumerate(components):
-        stats = {"samples": args.samples, "component": k, "std": std, "explained_variance_ratio": ratio}
-        vector, scale, meta = finish(vector, args, model) if args.orthogonal_to else (vector, std, {})
-        save_direction(Direction(vector, scale, "pca", f"pc{k}", fingerprint, {**stats, **meta}), out / f"pc{k:02d}.npz")
-        summary.append({"file": f"pc{k:02d}.npz", **stats, "scale": scale})
-    save_json({"method": "pca", "directions": summary}, out / "summary.json")
-    print(f"{PROG}: {len(components)} principal components of {args.samples} w samples (they explain "
-          f"{sum(c[2] for c in components):.1%} of the variance) -> {out}")
+    directions = pca_direction_set(model, args.num, args.samples, args.seed, model_fingerprint(model))
+    save_json({"method": "pca", "directions": save_set(directions, "pc", args, model, out)}, out / "summary.json")
+    explained = sum(d.stats["explained_variance_ratio"] for d in directions)
+    print(f"{PROG}: {len(directions)} principal components of {args.samples} w samples (they explain "
+          f"{explained:.1%} of the variance) -> {out}")
     return 0
 
 
@@ -194,14 +204,11 @@ def run_sefa(args, argv) -> int:
     cfg, model = load_networks(args.model, device)
     layers = parse_layers(args.layers, cfg.num_style_layers)
     out = prepare_output_dir(args.out, args.overwrite, PROG, argv)
-    fingerprint, summary = model_fingerprint(model), []
-    for k, (vector, eigenvalue) in enumerate(sefa_directions(model, layers, args.num, args.normalize_rows)):
-        vector, scale, meta = finish(vector, args, model)
-        stats = {"layers": layers, "eigenvalue": eigenvalue, "normalize_rows": args.normalize_rows, **meta}
-        save_direction(Direction(vector, scale, "sefa", f"sefa{k}", fingerprint, stats), out / f"sefa{k:02d}.npz")
-        summary.append({"file": f"sefa{k:02d}.npz", "eigenvalue": eigenvalue, "scale": scale})
-    save_json({"method": "sefa", "layers": layers, "directions": summary}, out / "summary.json")
-    print(f"{PROG}: {len(summary)} SeFa directions of style layers {describe_layers(layers)} -> {out}")
+    directions = sefa_direction_set(model, layers, args.num, args.scale_samples, args.seed, model_fingerprint(model),
+                                    args.normalize_rows)
+    save_json({"method": "sefa", "layers": layers, "directions": save_set(directions, "sefa", args, model, out)},
+              out / "summary.json")
+    print(f"{PROG}: {len(directions)} SeFa directions of style layers {describe_layers(layers)} -> {out}")
     return 0
 
 

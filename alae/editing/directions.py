@@ -43,6 +43,8 @@ UNIT_TOLERANCE = 1e-5  # |‖vector‖ − 1| accepted in a file (float32 roundi
 # orthogonalize: a remainder below this fraction of the input's norm is no direction of its own
 # (vectors stored in float32 carry ~1e-7 relative rounding, which must not pass as one).
 RESIDUAL_TOLERANCE = 1e-4
+SCALE_SAMPLES = 20000  # F samples that measure a direction's scale (std of w along it)
+PCA_SAMPLES = 100_000  # F samples whose principal axes are the pca directions (GANSpace used 1M for StyleGAN)
 SAMPLE_BLOCK = 4096  # z rows per seeded generator in mapped_samples; part of what a seed means, keep it
 NEAR_CHANCE_MARGIN = 0.05  # fit: held-out accuracy below chance + this is reported as near chance
 FIT_C = 1.0  # inverse L2 strength of the logistic regression, on standardised features
@@ -249,6 +251,15 @@ def pca_directions(w_samples: np.ndarray, num: int) -> list[tuple[np.ndarray, fl
             for i in order]
 
 
+def pca_direction_set(model, num: int, samples: int, seed: int, fingerprint: str) -> list[Direction]:
+    """The `num` GANSpace directions of `samples` w = F(z) drawn with `seed` (mapped_samples),
+    named pc0, pc1, ... with each component's std as its scale: what `alae-directions pca` writes."""
+    components = pca_directions(mapped_samples(model, samples, seed), num)
+    return [Direction(vector, std, "pca", f"pc{k}", fingerprint,
+                      {"samples": samples, "component": k, "std": std, "explained_variance_ratio": ratio})
+            for k, (vector, std, ratio) in enumerate(components)]
+
+
 def _check_layers(model, layers: Sequence[int] | None) -> list[int]:
     count = model.num_style_layers
     if layers is None:
@@ -292,6 +303,29 @@ def sefa_directions(model, layers: Sequence[int] | None, num: int,
     eigenvalues, eigenvectors = np.linalg.eigh(a.T @ a)
     return [(_positive_largest_entry(eigenvectors[:, i]), float(eigenvalues[i]))
             for i in np.argsort(eigenvalues)[::-1][:num]]
+
+
+def sefa_direction_set(model, layers: Sequence[int] | None, num: int, scale_samples: int, seed: int,
+                       fingerprint: str, normalize_rows: bool = False) -> list[Direction]:
+    """The top `num` SeFa directions of `layers`, named sefa0, sefa1, ..., each scaled by the std
+    of `scale_samples` w = F(z) (seed `seed`) along it: what `alae-directions sefa` writes."""
+    w = mapped_samples(model, scale_samples, seed)
+    return [Direction(vector, scale_along(vector, w), "sefa", f"sefa{k}", fingerprint,
+                      {"layers": _check_layers(model, layers), "eigenvalue": eigenvalue,
+                       "normalize_rows": normalize_rows})
+            for k, (vector, eigenvalue) in enumerate(sefa_directions(model, layers, num, normalize_rows))]
+
+
+def edit_step(weighted: Sequence[tuple[Direction, float]]) -> np.ndarray:
+    """Σ weight · scale · vector over (direction, weight) pairs: float64 [latent], the W offset of
+    an edit of strength 1 (alae-edit's `--direction FILE=WEIGHT ...`, alae-studio's sliders).
+    DirectionError when the directions differ in length."""
+    if not weighted:
+        raise DirectionError("no direction given")
+    sizes = {d.vector.size for d, _ in weighted}
+    if len(sizes) > 1:
+        raise DirectionError(f"the directions have different lengths: {', '.join(f'{d.name} {d.vector.size}' for d, _ in weighted)}")
+    return np.sum([d.vector * d.scale * float(weight) for d, weight in weighted], axis=0)
 
 
 def fit_direction(latents: np.ndarray, labels: np.ndarray, seed: int = 0,

@@ -36,6 +36,16 @@ def is_seed_token(token: str) -> bool:
     return not Path(token).expanduser().exists() and SEED_TOKEN.fullmatch(token) is not None
 
 
+def seed_endpoints(seeds: list[int], model, psi: float, cutoff: int, device: torch.device) -> list[Endpoint]:
+    """Endpoints for seeds: z from each seed (latents_for_seeds), mapped through F and broadcast to
+    W+, truncated toward w_avg by psi on the first `cutoff` style layers (psi 1: none); key = seed."""
+    with torch.no_grad():
+        styles = model.broadcast(model.map(latents_for_seeds(seeds, model.prior).to(device)))
+        if psi != 1:
+            styles = model.truncate(styles, psi, cutoff)
+    return [Endpoint(f"seed {s}", styles[i].contiguous(), s) for i, s in enumerate(seeds)]
+
+
 def resolve_endpoints(tokens: list[str], model, args, holdout: int, landmarker, settings, device: torch.device,
                       prog: str) -> list[Endpoint]:
     """Endpoints for `tokens` in order (see the module docstring). `args` carries the inversion
@@ -44,12 +54,7 @@ def resolve_endpoints(tokens: list[str], model, args, holdout: int, landmarker, 
     next_key = 0
     for token in tokens:
         if is_seed_token(token):
-            seeds = parse_int_ranges(token, "seeds")
-            with torch.no_grad():
-                styles = model.broadcast(model.map(latents_for_seeds(seeds, model.prior).to(device)))
-                if args.psi != 1:
-                    styles = model.truncate(styles, args.psi, args.cutoff)
-            endpoints += [Endpoint(f"seed {s}", styles[i].contiguous(), s) for i, s in enumerate(seeds)]
+            endpoints += seed_endpoints(parse_int_ranges(token, "seeds"), model, args.psi, args.cutoff, device)
             continue
         refs = gather_images([token], model.resolution, holdout, args.lmdb_split)
         found = 0
