@@ -3,8 +3,8 @@ Selenium against the studio serving a tiny model on a free port.
 
 Uploads a face, moves a slider, checks that the edited image changed and equals what the
 command line shown on the page writes; uploads a text file and an oversized image and checks the
-page's message; checks that the page keeps working afterwards and that the browser asked for
-nothing but the studio's own address. Skips (saying so) only where no browser is installed.
+page's message; checks that the page keeps working afterwards, that the browser asked for
+nothing but the studio's own address and that the server tried no connection off this machine. Skips (saying so) only where no browser is installed.
 """
 import io
 import json
@@ -35,8 +35,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 @pytest.fixture(scope="module")
-def served(tiny_model, tmp_path_factory):
+def outgoing():
+    """Connections this process tries to open to anywhere but this machine (refused and recorded)."""
+    attempts = []
+    connect = socket.socket.connect
+
+    def guarded(self, address):
+        if isinstance(address, tuple) and address[0] not in LOOPBACK:
+            attempts.append(address)
+            raise OSError(f"test: no connections outside this machine ({address})")
+        return connect(self, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", guarded)
+        yield attempts
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model, tmp_path_factory, outgoing):
     from alae.editing.directions import Direction, save_direction
     from alae.model_files.loading import load_networks, model_fingerprint
     from alae.tools import studio as studio_tool
@@ -122,7 +142,7 @@ def requested_urls(driver) -> set[str]:
     return urls
 
 
-def test_upload_edit_and_reproduce_in_a_real_browser(served, browser, tmp_path, monkeypatch):
+def test_upload_edit_and_reproduce_in_a_real_browser(served, browser, outgoing, tmp_path, monkeypatch):
     from selenium.webdriver.common.by import By
 
     from alae.tools import edit
@@ -176,3 +196,4 @@ def test_upload_edit_and_reproduce_in_a_real_browser(served, browser, tmp_path, 
     browser.save_screenshot(str(tmp_path / "studio.png"))
     outside = {u for u in requested_urls(browser) if not u.startswith((url.rstrip("/"), "data:", "blob:"))}
     assert not outside, f"the page asked for {sorted(outside)[:5]}"
+    assert not outgoing, f"the studio tried to reach {outgoing[:5]}"
