@@ -45,6 +45,7 @@ from typing import Callable, Sequence
 import torch
 
 from alae.distributed import Context
+from alae.metrics.digit_frechet import DIGIT_MIN_SIDE, digit_problem, fd_digits
 from alae.metrics.elbo import IW_SAMPLES, elbo, elbo_iw, vae_problem
 from alae.metrics.errors import MetricError
 from alae.metrics.evaluation import Evaluation
@@ -124,6 +125,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("elbo", elbo, problem=vae_problem),
     MetricFamily("elbo_iw", elbo_iw, default_count=IW_SAMPLES, problem=vae_problem),
     MetricFamily("elbo_iw{N}", elbo_iw, problem=vae_problem, unit=1),
+    MetricFamily("fd_digits{N}k", fd_digits, min_resolution=DIGIT_MIN_SIDE, problem=digit_problem),
 )
 
 
