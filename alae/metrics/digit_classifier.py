@@ -11,11 +11,12 @@ training images (splits.py; all images without a holdout) in shuffled batches of
 initial weights and the order drawn from seeds derived from "digit-classifier". A few seconds for
 the 4,500 embedded training digits.
 
-Rank 0 keeps the weights in ``cache_root()/metrics/digits-KEY.npz``, KEY a SHA-256 over the
-database's fingerprint (`dataset_stats.dataset_fingerprint`), the resolution, the training image
-range and `CACHE_VERSION` (bumped when the network or its training changes); the file is written
-atomically and used only when the key stored inside matches and the weights load. The other ranks
-read it after rank 0 (or train the same network themselves when it cannot be read).
+Rank 0 keeps the weights in ``cache_root()/metrics/digits-KEY.npz`` (beside the Inception
+statistics), KEY a SHA-256 over the database's fingerprint (`dataset_stats.dataset_fingerprint`),
+the resolution, the training image range, the training constants below and `CACHE_VERSION`
+(bumped when the network changes); the file is written atomically and used only when the key
+stored inside matches and the weights load. The other ranks read it after rank 0 (or train the
+same network themselves when it cannot be read).
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, classes: int) -
 
 def _cache_key(ev: Evaluation, indices: range) -> str:
     parts = {"version": CACHE_VERSION, "dataset": dataset_fingerprint(ev, ev.resolution), "resolution": ev.resolution,
-             "images": [indices.start, indices.stop]}
+             "images": [indices.start, indices.stop], "training": [FEATURES, EPOCHS, BATCH, LR]}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
