@@ -41,7 +41,7 @@ def test_nearest_neighbour_labels_are_scikit_learns_1nn():
 def test_linear_svm_labels_are_linear_svcs():
     rng = np.random.default_rng(1)
     (train, train_labels), (test, _) = clusters(rng, 300), clusters(rng, 100)
-    expected = LinearSVC(C=0.1, random_state=7).fit(train, train_labels).predict(test)
+    expected = LinearSVC(C=0.1, max_iter=20_000, random_state=7).fit(train, train_labels).predict(test)
     predicted, converged = linear_svm_labels(train, train_labels, test, 7)
     assert SVM_C == 0.1 and converged
     np.testing.assert_array_equal(predicted, expected)
@@ -68,5 +68,5 @@ def test_knn1_and_linear_svm_of_a_model_score_its_held_out_codes(name, models, d
     assert knn.value == pytest.approx(knn_expected, abs=1e-12)
     assert knn.images == {"training": 200, "held_out": HOLDOUT}
     seed = derive_seed(3, "linear_svm") % 2**32  # the documented random_state
-    svm_expected = LinearSVC(C=0.1, random_state=seed).fit(train, train_labels).score(test, test_labels)
+    svm_expected = LinearSVC(C=0.1, max_iter=20_000, random_state=seed).fit(train, train_labels).score(test, test_labels)
     assert svm.value == pytest.approx(svm_expected, abs=1e-12) and svm.info["standardised"] is False

@@ -1,6 +1,7 @@
 """The metric registry: metric names, their families, and `compute_metrics`, which runs them.
 
-Names (N: a whole number of thousands of images or pairs; see docs/METRICS.md for each protocol):
+Names (N: a whole number of thousands of images or pairs, in elbo_iw{N} of samples; see
+docs/METRICS.md for each protocol):
 
     fid{N}k  fid{N}k_full  kid{N}k  kid{N}k_full    F+G samples vs the first N k / all real images
     fid_rec{N}k  lpips_rec{N}k  mse_rec  mse_rec{N}k reconstructions G(E(x)) vs the images x
