@@ -27,11 +27,12 @@ values, so every rank returns the same list of `MetricResult` (metric, value, im
 info) and W ranks give the figures of one. At a lod below the model's last, the networks run at
 that lod's resolution and the real images are read from the database at it (the statistics
 cache is keyed by resolution); metrics that need larger images (LPIPS: 16 px, PPL's face crop:
-32 px) come back skipped (value None, `skipped` says why), and so do metrics that need what the model
-or the data lacks (a VAE, held-out images, class labels: `MetricFamily.problem`). The Inception file is found with
-`alae.metrics.weight_files.INCEPTION` (downloaded by clean-fid into the cache root only when none is
-found and the machine is online), LPIPS weights with `alae.metrics.weight_files.LPIPS` (never
-downloaded); missing weights raise MetricError before any image is made.
+32 px) come back skipped (value None, `skipped` says why), and so do metrics that need what the
+model or the data lacks (a VAE, held-out images, class labels: `MetricFamily.problem`). The
+Inception file is found with `alae.metrics.weight_files.INCEPTION` (downloaded by clean-fid
+into the cache root only when none is found and the machine is online), LPIPS weights with
+`alae.metrics.weight_files.LPIPS` (never downloaded); missing weights raise MetricError before
+any image is made.
 """
 from __future__ import annotations
 
@@ -193,7 +194,7 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
     lod / alpha: where the networks run (default: the last lod, alpha 1). ctx: the ranks
     (default: this process alone on the model's device); call on every rank. holdout: the
     number of held-out images at the end of `data` for reconstruction metrics (None: all
-    images). seed: base of every draw. batch: images per forward pass per rank. mixing: style
+    images) and for the code, likelihood and digit metrics (None: those are skipped). seed: base of every draw. batch: images per forward pass per rank. mixing: style
     mixing on for generated FID/KID images (the original ALAE's protocol). mode: "clean" or
     "legacy_tensorflow" features. inception / lpips: weight paths given by the user (None: the
     environment variable, then the default locations); download: let rank 0 fetch a missing
