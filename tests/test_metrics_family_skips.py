@@ -7,9 +7,10 @@ import inception_stand_in as stand_in
 import pytest
 
 from alae.tools import metrics
+from alae.training.metrics import check_training_metrics
 from digit_database import write_digit_database, write_family_model
 
-lfw16 = stand_in.lfw16  # pytest fixture: a database without labels
+lfw16, metrics_cache = stand_in.lfw16, stand_in.metrics_cache  # pytest fixtures; lfw16 has no labels
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,8 @@ def test_malformed_names_are_one_line_errors(name, digits, tmp_path, capsys):
     assert metrics.main([str(model), "--data", str(digits), "--metrics", name, "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"unknown metric {name!r}" in err and "elbo_iw{N}" in err
+
+
+def test_training_accepts_them_in_log_metrics_without_weight_files(metrics_cache):
+    check_training_metrics(["knn1", "linear_svm", "parzen_ll", "parzen_ll10k", "elbo", "elbo_iw", "elbo_iw64",
+                            "fd_digits10k"])  # no ConfigError: none needs Inception or LPIPS
