@@ -46,7 +46,7 @@ def fd_digits(ev: Evaluation, name: str, count: int) -> Figures:
     generated = _features(ev, count, (generated_images(ev, keys, count) for keys in ev.chunks(range(count))))
     _, cached = digit_classifier(ev)
     images = {"generated": count, "real": len(real)}
-    details = {"mixing": ev.mixing, "classifier": "cached" if cached else "trained"}
+    details = {"mixing": ev.mixing, "classifier": "cached" if cached else "trained", "holdout": ev.holdout}
     if generated is None:
         return Figures(None, images, details)
     value = frechet_distance(*feature_moments(generated), *feature_moments(real_features))
