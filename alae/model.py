@@ -60,6 +60,7 @@ class LatentAutoencoder(nn.Module):
         self.resolution = m.resolution
         self.image_channels = m.image_channels
         self.output = output_kind(cfg)
+        self.likelihood, self.likelihood_std = t.likelihood, t.likelihood_std  # vae: p(x | z) (train.likelihood)
         self.prior = prior_for(cfg)
         self.label_classes = t.prior_components if t.prior_labels else 0  # D's one-hot has one more: unlabelled
         self.noise_channels = UNIVERSAL_NOISE_CHANNELS if self.posterior == "universal" else 0

@@ -1,7 +1,8 @@
-"""alae-metrics: FID, KID, PPL and reconstruction metrics of a model, recorded in metrics.jsonl.
+"""alae-metrics: FID, KID, PPL, reconstruction, code, likelihood and digit metrics of a model, recorded in metrics.jsonl.
 
     alae-metrics runs/ffhq --metrics fid50k_full,ppl_wend --mode legacy_tensorflow
     alae-metrics model_157.pth --data /data/ffhq-lmdb --metrics fid_rec50k,lpips_rec10k --out results/
+    alae-metrics runs/mnist-vae --metrics knn1,linear_svm,parzen_ll,elbo,elbo_iw,fd_digits10k --holdout 500
     torchrun --nproc_per_node=8 -m alae.tools.metrics runs/ffhq --metrics fid50k_full,kid50k_full
 
 MODEL is a run directory, an alae checkpoint or an original ALAE .pth; the networks are its EMA
@@ -28,10 +29,12 @@ PROG = "alae-metrics"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog=PROG, description="Measure a model: FID, KID, PPL, reconstruction metrics.")
+    p = argparse.ArgumentParser(prog=PROG, description="Measure a model: FID, KID, PPL, reconstruction, code, "
+                                             "likelihood and digit metrics.")
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--metrics", required=True,
-                   help="comma-separated names, e.g. fid50k_full,kid50k,fid_rec50k,lpips_rec10k,mse_rec,ppl_wend")
+                   help="comma-separated names, e.g. fid50k_full,kid50k,fid_rec50k,lpips_rec10k,mse_rec,ppl_wend, "
+                        "knn1,linear_svm,parzen_ll,elbo,elbo_iw,fd_digits10k")
     p.add_argument("--data", help="real images: an alae LMDB or 'lfw' (default: the model's data.path)")
     p.add_argument("--out", metavar="RUN", help="folder whose metrics.jsonl the results are appended to "
                                                 "(default: the model's run directory)")
@@ -44,7 +47,8 @@ def parse_args(argv):
                    help="style mixing on for generated images, decided once per 16 images as the original "
                         "ALAE's FID protocol (probability 0.9)")
     p.add_argument("--holdout", type=int, help="reconstruction metrics use the last N images of --data "
-                                               "(training's data.holdout); default: all images")
+                                               "(training's data.holdout); default: all images; the code, "
+                                               "likelihood and digit metrics hold them out and need it")
     p.add_argument("--batch", type=int, default=32, help="images per forward pass per process")
     p.add_argument("--seed", type=int, default=0, help="base seed of latents, noise and KID subsets")
     p.add_argument("--workers", type=int, default=default_workers(), help="processes reading the database")

@@ -1,10 +1,15 @@
 """The metric registry: metric names, their families, and `compute_metrics`, which runs them.
 
-Names (N: a whole number of thousands of images or pairs; see docs/METRICS.md for each protocol):
+Names (N: a whole number of thousands of images or pairs, in elbo_iw{N} of samples; see
+docs/METRICS.md for each protocol):
 
     fid{N}k  fid{N}k_full  kid{N}k  kid{N}k_full    F+G samples vs the first N k / all real images
     fid_rec{N}k  lpips_rec{N}k  mse_rec  mse_rec{N}k reconstructions G(E(x)) vs the images x
     ppl_wend  ppl_wfull  ppl_wend{N}k  ppl_wfull{N}k perceptual path length in W (default 50k pairs)
+    knn1  linear_svm                                 classifiers on the codes: held-out vs training images
+    parzen_ll  parzen_ll{N}k                         Parzen-window log-likelihood of held-out images (10k samples)
+    elbo  elbo_iw  elbo_iw{N}                        a VAE's held-out ELBO / importance-weighted bound (N samples)
+    fd_digits{N}k                                    Fréchet distance in a digit classifier's features (not FID)
 
 Callers (alae-metrics, and the training loop through `alae.training.metrics`) run, on every
 rank:
@@ -22,10 +27,12 @@ values, so every rank returns the same list of `MetricResult` (metric, value, im
 info) and W ranks give the figures of one. At a lod below the model's last, the networks run at
 that lod's resolution and the real images are read from the database at it (the statistics
 cache is keyed by resolution); metrics that need larger images (LPIPS: 16 px, PPL's face crop:
-32 px) come back skipped (value None, `skipped` says why). The Inception file is found with
-`alae.metrics.weight_files.INCEPTION` (downloaded by clean-fid into the cache root only when none is
-found and the machine is online), LPIPS weights with `alae.metrics.weight_files.LPIPS` (never
-downloaded); missing weights raise MetricError before any image is made.
+32 px) come back skipped (value None, `skipped` says why), and so do metrics that need what the
+model or the data lacks (a VAE, held-out images, class labels: `MetricFamily.problem`). The
+Inception file is found with `alae.metrics.weight_files.INCEPTION` (downloaded by clean-fid
+into the cache root only when none is found and the machine is online), LPIPS weights with
+`alae.metrics.weight_files.LPIPS` (never downloaded); missing weights raise MetricError before
+any image is made.
 """
 from __future__ import annotations
 
@@ -40,15 +47,20 @@ from typing import Callable, Sequence
 import torch
 
 from alae.distributed import Context
+from alae.metrics.digit_frechet import DIGIT_MIN_SIDE, digit_problem, fd_digits
+from alae.metrics.elbo import IW_SAMPLES, elbo, elbo_iw, vae_problem
 from alae.metrics.errors import MetricError
 from alae.metrics.evaluation import Evaluation
 from alae.metrics.generation import fid, kid
 from alae.metrics.inception import MODES, find_inception
+from alae.metrics.latent_classifiers import knn1, linear_svm
 from alae.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIDE
+from alae.metrics.parzen import PARZEN_SAMPLES, parzen_ll
 from alae.metrics.ppl import PPL_SAMPLES, ppl
 from alae.metrics.reconstruction import fid_rec, lpips_rec, mse_rec
 from alae.metrics.results import Figures, MetricResult
 from alae.metrics.sharding import broadcast_values, single_process
+from alae.metrics.splits import labels_problem, split_problem
 from alae.metrics.weight_files import INCEPTION, LPIPS
 from alae.model import LatentAutoencoder
 
@@ -60,7 +72,9 @@ class MetricFamily:
     form: the name with {N} standing for thousands (e.g. "fid{N}k_full"); compute(ev, name,
     count) → Figures, with count = N·1000 or `default_count` for forms without {N}; weights:
     the weight files it needs ("inception", "lpips"); min_resolution: smallest image side it can
-    measure (px); real_features: it needs the real features themselves (KID), not just moments.
+    measure (px); real_features: it needs the real features themselves (KID), not just moments;
+    problem(ev) → why the metric cannot be had for this model and data (one line), or None;
+    unit: what N counts (1000: thousands of images or pairs; 1: samples, for elbo_iw{N}).
     """
 
     form: str
@@ -69,14 +83,16 @@ class MetricFamily:
     min_resolution: int = 1
     default_count: int | None = None
     real_features: bool = False
+    problem: Callable[[Evaluation], str | None] | None = None
+    unit: int = 1000
 
     def parse(self, name: str) -> "ParsedMetric | None":
-        """`name` with its image count (N·1000, or default_count for forms without {N}) if it has this form."""
+        """`name` with its count (N·unit, or default_count for forms without {N}) if it has this form."""
         pattern = re.escape(self.form).replace(re.escape("{N}"), r"([1-9][0-9]*)")
         found = re.fullmatch(pattern, name)
         if found is None:
             return None
-        return ParsedMetric(name, self, int(found.group(1)) * 1000 if found.groups() else self.default_count)
+        return ParsedMetric(name, self, int(found.group(1)) * self.unit if found.groups() else self.default_count)
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,7 @@ class ParsedMetric:
     count: int | None
 
 
+N_MEANS = "N in thousands, e.g. fid50k_full; in elbo_iw{N}, N samples, e.g. elbo_iw64"
 _INCEPTION, _LPIPS = ("inception",), ("lpips",)
 _PPL = dict(weights=_LPIPS, min_resolution=2 * LPIPS_MIN_SIDE)  # the face crop halves the side
 
@@ -103,6 +120,14 @@ FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("ppl_wend{N}k", partial(ppl, sampling="end"), **_PPL),
     MetricFamily("ppl_wfull", partial(ppl, sampling="full"), default_count=PPL_SAMPLES, **_PPL),
     MetricFamily("ppl_wfull{N}k", partial(ppl, sampling="full"), **_PPL),
+    MetricFamily("knn1", knn1, problem=labels_problem),
+    MetricFamily("linear_svm", linear_svm, problem=labels_problem),
+    MetricFamily("parzen_ll", parzen_ll, default_count=PARZEN_SAMPLES, problem=split_problem),
+    MetricFamily("parzen_ll{N}k", parzen_ll, problem=split_problem),
+    MetricFamily("elbo", elbo, problem=vae_problem),
+    MetricFamily("elbo_iw", elbo_iw, default_count=IW_SAMPLES, problem=vae_problem),
+    MetricFamily("elbo_iw{N}", elbo_iw, problem=vae_problem, unit=1),
+    MetricFamily("fd_digits{N}k", fd_digits, min_resolution=DIGIT_MIN_SIDE, problem=digit_problem),
 )
 
 
@@ -114,12 +139,12 @@ def parse_metric_names(names: Sequence[str] | str) -> list[ParsedMetric]:
     names = list(dict.fromkeys(n.strip() for n in names if n.strip()))
     forms = ", ".join(f.form for f in FAMILIES)
     if not names:
-        raise MetricError(f"no metrics given; valid forms: {forms} (N in thousands, e.g. fid50k_full)")
+        raise MetricError(f"no metrics given; valid forms: {forms} ({N_MEANS})")
     parsed = []
     for name in names:
         match = next((m for family in FAMILIES if (m := family.parse(name)) is not None), None)
         if match is None:
-            raise MetricError(f"unknown metric {name!r}; valid forms: {forms} (N in thousands, e.g. fid50k_full)")
+            raise MetricError(f"unknown metric {name!r}; valid forms: {forms} ({N_MEANS})")
         parsed.append(match)
     return parsed
 
@@ -152,6 +177,13 @@ def _lpips_path(given) -> Path:
     return path
 
 
+def _problem(family: MetricFamily, ev: Evaluation, lod: int) -> str | None:
+    """Why `family` is skipped for this model, data and lod (one line), or None."""
+    if ev.resolution < family.min_resolution:
+        return f"needs images of at least {family.min_resolution} px; the networks run at {ev.resolution} px (lod {lod})"
+    return None if family.problem is None else family.problem(ev)
+
+
 def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: str | Path, *, lod: int | None = None,
                     alpha: float = 1.0, ctx: Context | None = None, holdout: int | None = None, seed: int = 0,
                     batch: int = 32, mixing: bool = False, mode: str = "clean", inception=None, lpips=None,
@@ -162,7 +194,7 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
     lod / alpha: where the networks run (default: the last lod, alpha 1). ctx: the ranks
     (default: this process alone on the model's device); call on every rank. holdout: the
     number of held-out images at the end of `data` for reconstruction metrics (None: all
-    images). seed: base of every draw. batch: images per forward pass per rank. mixing: style
+    images) and for the code, likelihood and digit metrics (None: those are skipped). seed: base of every draw. batch: images per forward pass per rank. mixing: style
     mixing on for generated FID/KID images (the original ALAE's protocol). mode: "clean" or
     "legacy_tensorflow" features. inception / lpips: weight paths given by the user (None: the
     environment variable, then the default locations); download: let rank 0 fetch a missing
@@ -195,9 +227,8 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
             info.update(mode=mode, feature_network=ev.inception().describe())
         if "lpips" in metric.family.weights:
             info.update(lpips=str(ev.lpips_path))
-        if ev.resolution < metric.family.min_resolution:
-            reason = (f"needs images of at least {metric.family.min_resolution} px; the networks run at "
-                      f"{ev.resolution} px (lod {lod})")
+        reason = _problem(metric.family, ev, lod)
+        if reason is not None:
             results.append(MetricResult(metric.name, None, {}, 0.0, info, skipped=reason))
             continue
         start = time.perf_counter()

@@ -4,9 +4,9 @@ The loop calls `check_training_metrics(cfg.log.metrics)` at start-up, so an unkn
 missing weight file fails before anything is written, and `snapshot_metrics(...)` on every
 rank at each metric tick (the metrics share their work among the ranks); rank 0 records the
 results (TensorBoard `Metrics/NAME`, one log line, `metrics.jsonl`). Any metric of the
-registry works (`mse_rec`, `fid10k`, `kid10k`, `fid_rec10k`, `lpips_rec1k`, `ppl_wend10k`, ...),
-run on the EMA networks at the tick's lod and alpha; reconstruction metrics use the run's
-held-out images. Weight files come from $ALAE_INCEPTION / $ALAE_LPIPS or the cache
+registry works (`mse_rec`, `fid10k`, `kid10k`, `fid_rec10k`, `lpips_rec1k`, `ppl_wend10k`,
+`knn1`, `elbo`, `fd_digits10k`, ...), run on the EMA networks at the tick's lod and alpha;
+reconstruction, code, likelihood and digit metrics use the run's held-out images. Weight files come from $ALAE_INCEPTION / $ALAE_LPIPS or the cache
 (`alae.metrics.weight_files`).
 """
 from __future__ import annotations
