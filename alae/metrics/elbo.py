@@ -3,7 +3,7 @@
 For a held-out image x (splits.py; at the resolution of `lod`), the VAE's posterior
 q(z|x) = N(μ(x), diag σ²(x)), its prior p(z) = N(0, I) and its likelihood p(x|z) on [0, 1]
 pixels (`train.likelihood`: Bernoulli of G's logits, or N(G(z), s²·I) with s =
-`train.likelihood_std`; the terms of the VAE objective, `alae.training.objectives.divergences`):
+`train.likelihood_std`; the terms of the VAE objective, `alae.likelihoods`):
 
 - elbo: log p(x|z) − KL(q(z|x) ‖ p(z)) with one reparameterised draw z = μ + σ·ε and the KL in
   closed form (the VAE objective's `elbo` statistic, at β = 1); ε of database image i is drawn
@@ -25,12 +25,12 @@ import math
 import torch
 
 import alae.randomness as randomness
+from alae.likelihoods import gaussian_kl, negative_log_likelihood
 from alae.datasets import to_model_range
 from alae.metrics import splits
 from alae.metrics.evaluation import Evaluation
 from alae.metrics.results import Figures
 from alae.metrics.sharding import gather_rows
-from alae.training.objectives.divergences import bernoulli_nll, gaussian_kl, gaussian_nll
 
 IW_SAMPLES = 5000  # Burda et al. 2016 estimate test log-likelihoods with k = 5000
 DECODE_BLOCK = 4096  # codes decoded per forward pass (memory: DECODE_BLOCK images)
@@ -46,10 +46,7 @@ def vae_problem(ev: Evaluation) -> str | None:
 
 def log_likelihood(model, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p(x | z) [N] in nats: G's raw output `raw` and images x in [−1, 1], both [N, C, R, R]."""
-    x01 = (x.double() + 1) / 2
-    if model.likelihood == "bernoulli":
-        return -bernoulli_nll(raw.double(), x01)
-    return -gaussian_nll((raw.double() + 1) / 2, x01, model.likelihood_std)
+    return -negative_log_likelihood(raw.double(), x.double(), model.likelihood, model.likelihood_std)
 
 
 def _epsilon(ev: Evaluation, purpose: str, index: int, count: int) -> torch.Tensor:

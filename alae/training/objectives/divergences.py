@@ -1,8 +1,6 @@
-"""The terms the latent-autoencoder objectives add up, per sample or per batch: differentiable, in
-the inputs' dtype (float32 or float64), in nats.
+"""The divergence between codes and the prior that WAE-MMD adds to its loss: differentiable, in
+the inputs' dtype (float32 or float64). (The VAE's KL and likelihoods: alae.likelihoods.)
 
-- gaussian_kl(mean, logvar) [N, d] → [N]: KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_d (μ² + σ² − log σ² − 1)
-  (Kingma & Welling 2014, arXiv 1312.6114, appendix B).
 - imq_mmd(z_q [n, d], z_p [m, d], base_c) → scalar: the WAE-MMD penalty as the WAE authors' code
   computes it (tolstikhin/wae, wae.py `mmd_penalty`, IMQ branch), generalised to n ≠ m: for each
   scale s, C = base_c·s and k(x, y) = C / (C + ‖x − y‖²) (the squared distance);
@@ -11,27 +9,14 @@ the inputs' dtype (float32 or float64), in nats.
   of the squared MMD at each scale). Callers pass base_c = 2·d·σ², σ² the prior's variance per
   coordinate (the authors' C = 2·zdim·pz_scale²). The squared distances are computed as the
   authors do, ‖x‖² + ‖y‖² − 2⟨x, y⟩ (memory n·m rather than n·m·d).
-- bernoulli_nll(logits, targets) [N, ...] → [N]: −log p(x | ℓ) = Σ −x·log σ(ℓ) − (1 − x)·log(1 − σ(ℓ))
-  for targets x in [0, 1] (grey levels allowed, as pytorch/examples' VAE, for which this is a
-  cross-entropy rather than a normalised likelihood), from the logits ℓ (numerically stable).
-- gaussian_nll(mean, targets, std) [N, ...] → [N]: −log N(x; μ, σ²·I) = Σ (x − μ)²/(2σ²) + ½·log(2πσ²)
-  (σ = std > 0).
-The per-sample terms sum over every dimension but the first.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 WAE_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # tolstikhin/wae wae.py, mmd_penalty (IMQ)
-
-
-def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """mean, logvar [N, d] (log σ²) → KL(N(mean, diag exp(logvar)) ‖ N(0, I)) [N]."""
-    return 0.5 * (mean.square() + logvar.exp() - logvar - 1).sum(dim=1)
 
 
 def _squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -54,16 +39,3 @@ def imq_mmd(z_q: torch.Tensor, z_p: torch.Tensor, base_c: float, scales: Sequenc
         within_p = (c / (c + pp) * off_p).sum() / (m * (m - 1))
         total = total + within_q + within_p - (c / (c + qp)).sum() * 2 / (n * m)
     return total
-
-
-def bernoulli_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """logits, targets [N, ...] (targets in [0, 1]) → −log p(targets | logits) [N]."""
-    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").flatten(1).sum(dim=1)
-
-
-def gaussian_nll(mean: torch.Tensor, targets: torch.Tensor, std: float) -> torch.Tensor:
-    """mean, targets [N, ...] → −log N(targets; mean, std²·I) [N], the constant included (std > 0)."""
-    if not std > 0:
-        raise ValueError(f"gaussian_nll needs std > 0, got {std}")
-    per_value = (targets - mean).square() / (2 * std**2) + 0.5 * math.log(2 * math.pi * std**2)
-    return per_value.flatten(1).sum(dim=1)

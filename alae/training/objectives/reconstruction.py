@@ -13,21 +13,14 @@ from __future__ import annotations
 
 import torch
 
+import alae.likelihoods as likelihoods
 from alae.config import Config
-from alae.training.objectives.divergences import bernoulli_nll, gaussian_nll
-
-
-def pixels01(x: torch.Tensor) -> torch.Tensor:
-    """Images in the model's range [−1, 1] → [0, 1]."""
-    return (x + 1) / 2
+from alae.likelihoods import bernoulli_nll, pixels01
 
 
 def negative_log_likelihood(raw: torch.Tensor, reals: torch.Tensor, cfg: Config) -> torch.Tensor:
     """−log p(reals | z) [N] in nats for G's raw output `raw` and real images `reals` ([−1, 1]), both [N, C, R, R]."""
-    t = cfg.train
-    if t.likelihood == "bernoulli":
-        return bernoulli_nll(raw, pixels01(reals))
-    return gaussian_nll(pixels01(raw), pixels01(reals), t.likelihood_std)
+    return likelihoods.negative_log_likelihood(raw, reals, cfg.train.likelihood, cfg.train.likelihood_std)
 
 
 def cost(raw: torch.Tensor, reals: torch.Tensor, cfg: Config) -> torch.Tensor:

@@ -22,7 +22,7 @@ from alae.training.objectives.common import (
     set_trainable,
     step_inputs,
 )
-from alae.training.objectives.divergences import gaussian_kl
+from alae.likelihoods import gaussian_kl
 from alae.training.objectives.reconstruction import negative_log_likelihood
 from alae.training.schedule import Phase
 
