@@ -1,0 +1,118 @@
+"""Figures of a run's codes and losses (matplotlib, drawn off-screen to PNG).
+
+    latent_scatter(codes, labels, "samples/latents.png")          # 2-D codes as they are, else PCA
+    manifold_sweep(decode, codes, "samples/manifold.png")           # decoded grid over a 2-D code
+    loss_curves(rows, "samples/losses.png")                         # rows of stats.jsonl
+
+The scatter shows held-out codes coloured by their label. Codes of more than two dimensions are
+projected on their first two principal components (float64 SVD of the centred codes), and the
+axes say so, with the share of the variance each component explains. The manifold sweep decodes
+a steps × steps grid of codes spanning the 2nd–98th percentiles of the given codes on each axis,
+as the AAE and VAE papers' manifold figures do over their 2-D codes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from alae.files import atomic_write
+from alae.grids import grid_uint8
+
+SWEEP_PERCENTILES = (2.0, 98.0)  # ours: the sweep spans the codes actually used, not the prior's tails
+LOSS_PREFIXES = ("loss/", "loss_")  # stats.jsonl statistics plotted as losses
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _figure()
+    path = atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
+    """codes [n, d] → (points [n, 2], axis labels): the codes themselves for d = 2, the code
+    against 0 for d = 1, else the first two principal components (labels give the variance share)."""
+    codes = np.asarray(codes, dtype=np.float64)
+    n, d = codes.shape
+    if d == 2:
+        return codes, ("code 1", "code 2")
+    if d == 1:
+        return np.concatenate([codes, np.zeros_like(codes)], axis=1), ("code", "")
+    centred = codes - codes.mean(axis=0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    share = singular**2 / max((singular**2).sum(), np.finfo(float).tiny)
+    points = centred @ vt[:2].T
+    return points, (f"PC 1 of the {d}-D codes ({share[0]:.0%} of the variance)",
+                    f"PC 2 of the {d}-D codes ({share[1]:.0%})")
+
+
+def latent_scatter(codes: np.ndarray, labels: np.ndarray | None, path: str | Path, title: str = "") -> Path:
+    """A scatter of codes [n, d] coloured by integer labels [n] (None: one colour) → PNG at `path`."""
+    plt = _figure()
+    points, (x_label, y_label) = project_2d(codes)
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7)
+    else:
+        labels = np.asarray(labels)
+        for value in np.unique(labels):
+            chosen = labels == value
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=6, alpha=0.7, label=str(value),
+                       color=plt.cm.tab10(int(value) % 10))
+        ax.legend(markerscale=3, fontsize=8, loc="best", title="label")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title or f"{len(points)} held-out codes")
+    return _save(fig, path)
+
+
+def sweep_codes(codes: np.ndarray, steps: int) -> np.ndarray:
+    """The steps × steps grid of 2-D codes over the codes' SWEEP_PERCENTILES: [steps², 2], row-major,
+    the first axis across and the second down (top row: its largest value)."""
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2 or codes.shape[1] != 2:
+        raise ValueError(f"a manifold sweep needs 2-D codes, got shape {list(codes.shape)}")
+    low, high = np.percentile(codes, SWEEP_PERCENTILES, axis=0)
+    across = np.linspace(low[0], high[0], steps)
+    down = np.linspace(high[1], low[1], steps)
+    return np.stack(np.meshgrid(across, down), axis=-1).reshape(-1, 2)
+
+
+@torch.no_grad()
+def manifold_sweep(decode, codes: np.ndarray, path: str | Path, steps: int = 16) -> Path:
+    """decode(codes float32 [m, 2]) → images [m, C, R, R] in [−1, 1]; the grid over `sweep_codes`
+    as one PNG (grids.grid_uint8, `steps` per row)."""
+    grid = torch.from_numpy(sweep_codes(codes, steps)).float()
+    images = torch.cat([decode(grid[i:i + steps]).float().cpu() for i in range(0, len(grid), steps)])
+    from alae.files import save_image
+
+    return save_image(grid_uint8(images, steps), Path(path))
+
+
+def loss_curves(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Every loss statistic (LOSS_PREFIXES) of stats.jsonl rows against their kimg → PNG; one line each."""
+    plt = _figure()
+    names = sorted({k for row in rows for k in row if k.startswith(LOSS_PREFIXES)})
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in names:
+        kept = [(row["kimg"], row[name]) for row in rows if name in row and row[name] is not None]
+        if kept:
+            kimg, value = zip(*kept)
+            ax.plot(kimg, value, label=name, linewidth=1.2)
+    ax.set_xlabel("kimg")
+    ax.set_ylabel("loss")
+    if names:
+        ax.legend(fontsize=8)
+    ax.set_title(title or "losses")
+    return _save(fig, path)
