@@ -5,6 +5,7 @@ Names (N: a whole number of thousands of images or pairs; see docs/METRICS.md fo
     fid{N}k  fid{N}k_full  kid{N}k  kid{N}k_full    F+G samples vs the first N k / all real images
     fid_rec{N}k  lpips_rec{N}k  mse_rec  mse_rec{N}k reconstructions G(E(x)) vs the images x
     ppl_wend  ppl_wfull  ppl_wend{N}k  ppl_wfull{N}k perceptual path length in W (default 50k pairs)
+    class_error                                   a class head's error on the held-out labelled images
 
 Callers (alae-metrics, and the training loop through `alae.training.metrics`) run, on every
 rank:
@@ -40,6 +41,7 @@ from typing import Callable, Sequence
 import torch
 
 from alae.distributed import Context
+from alae.metrics.class_error import class_error
 from alae.metrics.errors import MetricError
 from alae.metrics.evaluation import Evaluation
 from alae.metrics.generation import fid, kid
@@ -103,6 +105,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("ppl_wend{N}k", partial(ppl, sampling="end"), **_PPL),
     MetricFamily("ppl_wfull", partial(ppl, sampling="full"), default_count=PPL_SAMPLES, **_PPL),
     MetricFamily("ppl_wfull{N}k", partial(ppl, sampling="full"), **_PPL),
+    MetricFamily("class_error", class_error),
 )
 
 
