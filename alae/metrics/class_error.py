@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from alae.datasets import to_model_range
+from alae.datasets.layout import read_metadata
 from alae.metrics.errors import MetricError
 from alae.metrics.evaluation import Evaluation
 from alae.metrics.reconstruction import reconstruction_range
@@ -56,9 +57,9 @@ def class_error(ev: Evaluation, name: str, count: int | None) -> Figures:
     if not model.class_head:
         raise MetricError(f"{name} needs a model with a class head (aae with train.categories and "
                           f"train.categories_from=encoder); this {model.objective} model has none")
-    database = ev.images(ev.resolution)
-    if not database.has_labels:
+    if "labels" not in read_metadata(ev.data):  # before the images are opened at the networks' resolution
         raise MetricError(f"{name} needs class labels, and {ev.data} has none")
+    database = ev.images(ev.resolution)
     held_out = reconstruction_range(ev, count)
     predicted = _categories(ev, held_out, f"{name} held-out")
     details = {"holdout": ev.holdout, "categories": model.class_head, "classes": database.classes}
