@@ -57,6 +57,7 @@ setup(
             "alae-edit=alae.tools.edit:main",
             "alae-metrics=alae.tools.metrics:main",
             "alae-doctor=alae.tools.doctor:main",
+            "alae-classify=alae.tools.classify:main",
         ]
     },
 )
