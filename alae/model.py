@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from alae.config import Config, posterior_of
+from alae.errors import UserError
 from alae.networks.mlp import MLPEncoder, MLPGenerator
 from alae.networks.style import Discriminator, Encoder, Generator, MappingNetwork
 from alae.priors import Prior, WithCategory, make_prior
@@ -30,6 +31,11 @@ UNIVERSAL_NOISE_CHANNELS = 1  # posterior universal: E(x, η) with η one extra 
 WITH_DISCRIMINATOR = ("alae", "aae", "wae_gan")
 SIGMOID_OUTPUTS = {("vae", "bernoulli"), ("aae", "cross_entropy"), ("wae_mmd", "cross_entropy"),
                    ("wae_gan", "cross_entropy")}  # (objective, likelihood or reconstruction) whose G emits logits
+
+
+class ModelInputError(UserError, ValueError):
+    """The model cannot do what was asked with the inputs given (a class head it lacks, the labels
+    its decoder needs); the message is one line."""
 
 
 def prior_for(cfg: Config) -> Prior:
@@ -186,23 +192,23 @@ class LatentAutoencoder(nn.Module):
     def encode(self, x: torch.Tensor, lod: int, alpha: float, labels: torch.Tensor | None = None) -> torch.Tensor:
         """images [N, C, R, R] → codes [N, code_dim] in the dtype of x: E(x), a Gaussian posterior's
         mean, a universal posterior's E(x, 0); with a class head followed by its softmax, with
-        decoder labels by the one-hot of `labels` (int [N] in [0, K), required: ValueError without)."""
+        decoder labels by the one-hot of `labels` (int [N] in [0, K), required: ModelInputError without)."""
         out, logits = self.split_encoder_outputs(self.encoder_outputs(x, lod, alpha))
         z = out[:, :self.latent_dim] if self.posterior == "gaussian" else out
         if self.class_head:
             return self.code_of(z, logits.softmax(dim=1))
         if self.decoder_labels:
             if labels is None:
-                raise ValueError("this model's decoder takes each image's class label (train.categories_from=label): "
-                                 "pass labels")
+                raise ModelInputError("the model's decoder takes each image's class label as well "
+                                      "(train.categories_from=label), and none was given with the images")
             return self.code_of(z, self.one_hot(labels))
         return z
 
     def classify(self, x: torch.Tensor, lod: int | None = None, alpha: float = 1.0) -> torch.Tensor:
         """images [N, C, R, R] in [−1, 1] at the resolution of `lod` (default: the last) → the class
-        head's probabilities [N, K] (rows sum to 1); ValueError for a model without a class head."""
+        head's probabilities [N, K] (rows sum to 1); ModelInputError for a model without a class head."""
         if not self.class_head:
-            raise ValueError("the model has no class head (train.categories with train.categories_from=encoder)")
+            raise ModelInputError("the model has no class head (train.categories with train.categories_from=encoder)")
         lod = self.num_lods - 1 if lod is None else lod
         _, logits = self.split_encoder_outputs(self.encoder_outputs(x, lod, alpha))
         return logits.softmax(dim=1)

@@ -3,16 +3,20 @@ head, `class_error` (its cluster-to-label rule against a hand count) and short r
 mnist-aae-semi and mnist-aae-cluster configs on tiny budgets."""
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import alae
+import alae.randomness as randomness
 from alae import train
 from alae.config import ConfigError, load_config
 from alae.datasets import LMDBDataset, ensure_lfw_database, ensure_mnist_database, to_model_range
 from alae.metrics import MetricError, compute_metrics
 from alae.metrics.class_error import NO_CLASS, cluster_classes
-from alae.model import LatentAutoencoder
+from alae.grids import grid_uint8
+from alae.model import LatentAutoencoder, ModelInputError
 from alae.priors import WithCategory, make_prior
 from alae.training.labelled import LabelledSet, balanced_subset
 
@@ -129,11 +133,14 @@ def digits(mnist, first, count):
 
 @pytest.fixture(scope="module")
 def trained(mnist, tmp_path_factory):
-    """mnist-aae-semi (20 labels) and mnist-aae-cluster (6 clusters), 4 steps each, class_error at the end."""
+    """mnist-aae-semi (20 labels) and mnist-aae-cluster (6 clusters) with class_error at the end,
+    mnist-aae-supervised and mnist-aae-2d: 4 steps each."""
     folder = tmp_path_factory.mktemp("aae-labels")
-    runs = {"semi": ("mnist-aae-semi", ["data.labelled=20"]), "cluster": ("mnist-aae-cluster", ["train.categories=6"])}
+    runs = {"semi": ("mnist-aae-semi", ["data.labelled=20", "log.metrics=[class_error]"]),
+            "cluster": ("mnist-aae-cluster", ["train.categories=6", "log.metrics=[class_error]"]),
+            "supervised": ("mnist-aae-supervised", []), "2d": ("mnist-aae-2d", ["model.latent_dim=2"])}
     for name, (config, overrides) in runs.items():
-        assert run(config, folder / name, 0.064, *overrides, "log.metrics=[class_error]", data=mnist) == 0
+        assert run(config, folder / name, 0.064, *overrides, data=mnist) == 0
     return {name: folder / name for name in runs}
 
 
@@ -176,3 +183,42 @@ def test_class_error_is_a_one_line_error_without_a_class_head_or_labels(trained,
     semi = alae.load_model(trained["semi"], "cpu").networks
     with pytest.raises(MetricError, match="needs class labels"):
         compute_metrics(["class_error"], semi, faces, holdout=20, progress=False)
+
+
+def test_the_supervised_config_trains_with_labels_and_draws_the_style_figure(trained, mnist):
+    out = trained["supervised"]
+    rows = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all({"loss_rec", "loss_d", "loss_e"} <= set(r) and "loss_dy" not in r for r in rows)
+    assert "held-out reconstruction MSE" in (out / "log.txt").read_text()
+    model = alae.load_model(out, "cpu").networks
+    assert model.decoder_labels and not model.class_head and model.Dy is None
+    # The figure: row i is G([z_i, one-hot(k)]) for k = 0..9, z_i the z part of fixed grid latent i.
+    cfg = alae.load_config(str(out / "config.yaml"))
+    z = model.prior.sample(4, randomness.generator(cfg.train.seed, "grid"))[:2, :4]
+    codes = torch.cat([z.repeat_interleave(10, 0), torch.eye(10).repeat(2, 1)], dim=1)
+    with torch.no_grad():
+        expected = grid_uint8(model.G(codes[:, None]), 10).permute(1, 2, 0).numpy()
+    figure = sorted((out / "samples").glob("classes-*.png"))
+    assert len(figure) == 2
+    with Image.open(figure[-1]) as picture:
+        assert picture.size == (10 * 85 + 1, 2 * 85 + 1)
+        assert np.abs(np.asarray(picture.convert("RGB")).astype(int) - expected.astype(int)).max() <= 1
+    x, labels = digits(mnist, 4980, 3)
+    with pytest.raises(ModelInputError, match="class label"):
+        model.encode(x, 0, 1.0)
+    with torch.no_grad():
+        reconstruction = model.reconstruct(x, 0, 1.0, labels=labels)
+        by_hand = model.G(torch.cat([model.E(x), torch.eye(10)[labels]], dim=1)[:, None])
+    torch.testing.assert_close(reconstruction, by_hand)
+
+
+def test_the_2d_config_gives_d_the_label_to_pick_the_mixture_component(trained):
+    cfg = alae.load_config(str(trained["2d"] / "config.yaml"))
+    assert cfg.model.latent_dim == 2 and cfg.train.prior == "mixture" and cfg.train.prior_labels
+    model = alae.load_model(trained["2d"], "cpu").networks
+    assert model.label_classes == 10 and model.D.layers[0].weight.shape[1] == 2 + 11  # z, then 10 classes + unlabelled
+
+
+def test_a_class_figure_is_written_for_clusters_too(trained):
+    with Image.open(sorted((trained["cluster"] / "samples").glob("classes-*.png"))[-1]) as picture:
+        assert picture.size == (6 * 85 + 1, 2 * 85 + 1)  # 6 clusters across, 2 rows

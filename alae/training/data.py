@@ -184,3 +184,10 @@ def held_out_images(path: Path, resolution: int, holdout: int) -> torch.Tensor:
     """The database's last `holdout` images as uint8 [holdout, C, R, R]."""
     images = open_images(path, resolution)
     return torch.stack([images[i] for i in range(len(images) - holdout, len(images))])
+
+
+def held_out_labels(path: Path, resolution: int, holdout: int) -> torch.Tensor:
+    """The labels of the database's last `holdout` images, int64 [holdout] (NO_LABEL without labels)."""
+    images = open_images(path, resolution)
+    return torch.tensor([images.label(i) if images.has_labels else NO_LABEL
+                         for i in range(len(images) - holdout, len(images))], dtype=torch.int64)
