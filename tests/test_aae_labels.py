@@ -222,3 +222,17 @@ def test_the_2d_config_gives_d_the_label_to_pick_the_mixture_component(trained):
 def test_a_class_figure_is_written_for_clusters_too(trained):
     with Image.open(sorted((trained["cluster"] / "samples").glob("classes-*.png"))[-1]) as picture:
         assert picture.size == (6 * 85 + 1, 2 * 85 + 1)  # 6 clusters across, 2 rows
+
+
+def test_a_semi_supervised_run_resumes_bit_for_bit(mnist, tmp_path):
+    from alae.model_files.checkpoint import load_checkpoint
+
+    overrides = ["data.labelled=20"]
+    assert run("mnist-aae-semi", tmp_path / "straight", 0.064, *overrides, data=mnist) == 0
+    assert run("mnist-aae-semi", tmp_path / "split", 0.032, *overrides, data=mnist) == 0
+    assert run("mnist-aae-semi", tmp_path / "split", 0.064, *overrides, "--resume", "auto", data=mnist) == 0
+    a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "latest.pt") for name in ("straight", "split"))
+    assert a["progress"] == b["progress"] and "classifier" in a["optimizers"]
+    for key in ("model", "ema"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
