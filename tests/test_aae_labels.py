@@ -236,3 +236,17 @@ def test_a_semi_supervised_run_resumes_bit_for_bit(mnist, tmp_path):
     for key in ("model", "ema"):
         for name in a[key]:
             assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
+
+
+@pytest.mark.parametrize("config, overrides, fragment", [
+    ("mnist-aae-semi", ["data.labelled=20"], "data.labelled needs class labels"),
+    ("mnist-aae-supervised", [], "train.categories_from=label needs class labels"),
+])
+def test_label_uses_on_a_database_without_labels_are_one_line_errors(config, overrides, fragment, cache, tmp_path,
+                                                                      capsys):
+    faces = ensure_lfw_database(cache, max_res=8)
+    style = ["model.backbone=style", "model.resolution=8", "model.channels=[16, 16]", "model.image_channels=3",
+             "train.batch_per_lod=[8, 8]", "train.lr_per_lod=[0.001, 0.001]", "data.holdout=4"]
+    assert run(config, tmp_path / "run", 0.032, *overrides, *style, data=faces) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], lines
