@@ -9,9 +9,10 @@ images (all images without a holdout), read at the resolution of `lod`, classifi
   `model.labelled_classes`): category k names class k.
 - A clustering model (no labels learnt; K may differ from the number of classes): category k
   names the majority label of the training images (the images before the held-out ones; all
-  without a holdout) whose most probable category is k (the AAE paper's rule; a tie goes to the
-  smaller label). A category no training image falls in names no class: its held-out images
-  count as errors.
+  without a holdout) whose most probable category is k (a tie goes to the smaller label). The
+  AAE paper (§6) names a cluster by the label of its most confident validation image instead;
+  the majority of many training images depends less on one image. A category no training image
+  falls in names no class: its held-out images count as errors.
 
 value: the share of held-out images whose named class is not their label, in [0, 1].
 """
