@@ -61,6 +61,7 @@ setup(
             "alae-metrics=alae.tools.metrics:main",
             "alae-doctor=alae.tools.doctor:main",
             "alae-studio=alae.tools.studio:main",
+            "alae-classify=alae.tools.classify:main",
         ]
     },
 )

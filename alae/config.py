@@ -71,6 +71,7 @@ RECONSTRUCTIONS = ("squared_error", "cross_entropy")
 MIXING_MODES = ("per_sample", "per_batch")
 W_AVG_UPDATES = ("once", "every_step")
 PRECISIONS = ("fp32", "bf16")
+CATEGORY_SOURCES = ("encoder", "label")  # train.categories_from
 
 
 @dataclass
@@ -112,6 +113,12 @@ class TrainConfig:
     prior_components: int = 10  # mixture, swiss_roll: K (AAE paper: 10)
     prior_labels: bool = False  # aae: D sees the one-hot label, whose class picks the prior's component (AAE §5)
     labelled_fraction: float = 1.0  # aae with prior_labels: share of training images whose label is used
+    # aae: G takes [z, y], y a one-hot (or softmax) over K = `categories` classes (0: G takes z alone).
+    # categories_from encoder: E's softmax head gives y, matched to a categorical prior by a second
+    # adversary (AAE §5 semi-supervised: K 10; §6 clustering: K 16 or 30); label: the image's one-hot
+    # label, so z holds the style only (AAE §4, supervised).
+    categories: int = 0
+    categories_from: str = "encoder"
     kl_weight: float = 1.0  # vae: β on the KL term (Kingma & Welling: 1)
     likelihood: str = "bernoulli"  # vae: p(x|z) on [0, 1] pixels: bernoulli (pytorch/examples) | gaussian
     likelihood_std: float = 0.1  # vae, gaussian likelihood: σ in [0, 1] pixel units (ours)
@@ -129,6 +136,10 @@ class DataConfig:
     path: str = ""
     mirror: bool = True
     holdout: int = 32  # images at the end of the database kept out of training, for reconstructions
+    # aae with train.categories from the encoder: N training images (class-balanced, N/K per class,
+    # chosen by train.seed) whose labels the semi-supervised classification phase learns from;
+    # 0: none (clustering). AAE paper: 100 (1.90% error), 1000, all.
+    labelled: int = 0
     workers: int = 2
 
 
@@ -314,7 +325,7 @@ def validate(cfg: Config) -> None:
 # The train.* fields that decide what the networks are (with the whole model section): a run
 # resumes, or a model loads, only with the same values.
 ARCHITECTURE_FIELDS = ("objective", "posterior", "prior", "prior_components", "prior_labels", "likelihood",
-                       "reconstruction")
+                       "reconstruction", "categories", "categories_from")
 
 
 def architecture_of(cfg: Config) -> dict:
@@ -358,12 +369,36 @@ def validate_objective(cfg: Config) -> None:
         _require(t.prior in ("mixture", "swiss_roll"), "train.prior_labels/train.prior",
                  f"labels pick a component of a mixture or swiss_roll prior, not of {t.prior!r}")
     _require(0 <= t.labelled_fraction <= 1, "train.labelled_fraction", "must be in [0, 1]")
+    validate_categories(cfg)
     for name in ("kl_weight", "reconstruction_weight", "wae_lambda"):
         _require(getattr(t, name) >= 0, f"train.{name}", "must be >= 0")
     for name in ("likelihood_std", "adversary_lr_mul"):
         _require(getattr(t, name) > 0, f"train.{name}", "must be positive")
     _require(len(t.mmd_scales) >= 1 and all(s > 0 for s in t.mmd_scales), "train.mmd_scales",
              "needs one or more positive scales")
+
+
+def validate_categories(cfg: Config) -> None:
+    """train.categories, train.categories_from and data.labelled, against the objective (one line naming the fields)."""
+    t, d = cfg.train, cfg.data
+    _require(t.categories >= 0, "train.categories", "must be >= 0 (0: G takes the code alone)")
+    _require(t.categories_from in CATEGORY_SOURCES, "train.categories_from",
+             f"must be one of {', '.join(CATEGORY_SOURCES)}, got {t.categories_from!r}")
+    _require(d.labelled >= 0, "data.labelled", "must be >= 0 (0: no labels)")
+    if t.categories:
+        _require(t.objective == "aae", "train.categories", f"only the aae objective has a categorical code, "
+                                                           f"not {t.objective}")
+        _require(not t.prior_labels, "train.categories/train.prior_labels",
+                 "a categorical code and labels given to D are two different label uses: choose one")
+    if t.categories and t.categories_from == "encoder":
+        _require(posterior_of(t) == "deterministic", "train.posterior",
+                 f"a categorical code comes with a deterministic encoder, got {t.posterior!r}")
+    if d.labelled:
+        _require(t.categories and t.categories_from == "encoder", "data.labelled",
+                 "labels are learnt by an encoder's class head: set train.categories and train.categories_from=encoder")
+        _require(d.labelled % t.categories == 0, "data.labelled",
+                 f"a class-balanced subset takes N/K images per class: {d.labelled} is not a multiple of "
+                 f"train.categories {t.categories}")
 
 
 def default_config_for(model: ModelConfig, name: str) -> Config:

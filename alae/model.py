@@ -7,6 +7,11 @@ images, on either backbone (`model.backbone`: style or mlp); ALAE adds the mappi
 [N, latent_dim]; styles [N, num_style_layers, latent_dim] (the code on every style layer; one
 layer for mlp); images [N, image_channels, R, R], R = model.resolution_at(lod), in [−1, 1].
 
+With `train.categories` = K (AAE only) the code G takes is [z, y], y over K classes: E's softmax
+head (`categories_from` encoder: the model can `classify`, and a second discriminator `Dy`
+matches y to one-hot classes) or the image's one-hot label (`label`: `encode` needs the labels).
+Codes are then [N, latent_dim + K] (`code_dim`), the prior's samples [z, one-hot].
+
 `w_avg` is the mean code: for ALAE the running mean of w = F(z) (the original's dlatent_avg),
 for the others the prior's mean (fixed). Truncation moves codes toward it.
 """
@@ -16,9 +21,10 @@ import torch
 from torch import nn
 
 from alae.config import Config, posterior_of
+from alae.errors import UserError
 from alae.networks.mlp import MLPEncoder, MLPGenerator
 from alae.networks.style import Discriminator, Encoder, Generator, MappingNetwork
-from alae.priors import Prior, make_prior
+from alae.priors import Prior, WithCategory, make_prior
 
 COMPUTE_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # train.precision → LatentAutoencoder.compute_dtype
 UNIVERSAL_NOISE_CHANNELS = 1  # posterior universal: E(x, η) with η one extra N(0, 1) input channel (ours)
@@ -27,11 +33,18 @@ SIGMOID_OUTPUTS = {("vae", "bernoulli"), ("aae", "cross_entropy"), ("wae_mmd", "
                    ("wae_gan", "cross_entropy")}  # (objective, likelihood or reconstruction) whose G emits logits
 
 
+class ModelInputError(UserError, ValueError):
+    """The model cannot do what was asked with the inputs given (a class head it lacks, the labels
+    its decoder needs); the message is one line."""
+
+
 def prior_for(cfg: Config) -> Prior:
-    """The prior of the codes: train.prior over model.latent_dim, with train.prior_components."""
+    """The prior of the codes: train.prior over model.latent_dim, with train.prior_components; with
+    train.categories, followed by a one-hot class (WithCategory)."""
     t = cfg.train
     options = {"mixture": {"components": t.prior_components}, "swiss_roll": {"classes": t.prior_components}}
-    return make_prior(t.prior, cfg.model.latent_dim, **options.get(t.prior, {}))
+    prior = make_prior(t.prior, cfg.model.latent_dim, **options.get(t.prior, {}))
+    return WithCategory(prior, t.categories) if t.categories else prior
 
 
 def output_kind(cfg: Config) -> str:
@@ -64,21 +77,31 @@ class LatentAutoencoder(nn.Module):
         self.prior = prior_for(cfg)
         self.label_classes = t.prior_components if t.prior_labels else 0  # D's one-hot has one more: unlabelled
         self.noise_channels = UNIVERSAL_NOISE_CHANNELS if self.posterior == "universal" else 0
-        encoder_out = 2 * m.latent_dim if self.posterior == "gaussian" else m.latent_dim
+        self.categories = t.categories
+        self.decoder_labels = bool(t.categories) and t.categories_from == "label"
+        self.class_head = t.categories if t.categories and t.categories_from == "encoder" else 0  # K of E's softmax
+        # The class head's categories are the database's classes (it learnt from labels), not clusters.
+        self.labelled_classes = bool(self.class_head) and cfg.data.labelled > 0
+        self.code_dim = m.latent_dim + t.categories
+        encoder_out = (2 * m.latent_dim if self.posterior == "gaussian" else m.latent_dim) + self.class_head
         encoder_in = m.image_channels + self.noise_channels
         self.F = MappingNetwork(m.latent_dim, m.mapping_layers, m.mapping_lr_mul) if t.objective == "alae" else None
         if m.backbone == "style":
-            self.G = Generator(m.channels, m.latent_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
+            self.G = Generator(m.channels, self.code_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
             self.E = Encoder(m.channels, encoder_out, encoder_in, m.encoder_std_eps)
         else:
-            self.G = MLPGenerator(m.latent_dim, m.mlp_width, m.image_channels, m.resolution)
+            self.G = MLPGenerator(self.code_dim, m.mlp_width, m.image_channels, m.resolution)
             self.E = MLPEncoder(encoder_in, m.resolution, m.mlp_width, encoder_out,
                                 final_activation="lrelu" if t.objective == "alae" else "linear")
-        self.D = None
+        self.D = self.Dy = None
         if t.objective in WITH_DISCRIMINATOR:
             d_in = m.latent_dim + (self.label_classes + 1 if self.label_classes else 0)
             self.D = Discriminator(d_in, m.discriminator_layers, m.discriminator_outputs, m.discriminator_activation,
                                    m.discriminator_lr_mul, width=m.discriminator_width or None)
+        if self.class_head:  # the adversary on y (AAE §5), as D but on the K-dim softmax
+            self.Dy = Discriminator(self.class_head, m.discriminator_layers, m.discriminator_outputs,
+                                    m.discriminator_activation, m.discriminator_lr_mul,
+                                    width=m.discriminator_width or None)
         mean_code = torch.zeros(m.latent_dim) if t.objective == "alae" else self.prior.mean().to(torch.get_default_dtype())
         self.register_buffer("w_avg", mean_code)
         # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
@@ -151,11 +174,45 @@ class LatentAutoencoder(nn.Module):
         """A Gaussian posterior's (mean, log-variance), each [N, latent]."""
         return self.encoder_outputs(x, lod, alpha).chunk(2, dim=1)
 
-    def encode(self, x: torch.Tensor, lod: int, alpha: float) -> torch.Tensor:
-        """images [N, C, R, R] → codes [N, latent] in the dtype of x: E(x), a Gaussian posterior's
-        mean, a universal posterior's E(x, 0)."""
-        out = self.encoder_outputs(x, lod, alpha)
-        return out[:, :self.latent_dim] if self.posterior == "gaussian" else out
+    def split_encoder_outputs(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """E's raw output → (its posterior part [N, latent] or [N, 2·latent], the class head's logits
+        [N, K] or None without a head)."""
+        if not self.class_head:
+            return out, None
+        return out[:, :-self.class_head], out[:, -self.class_head:]
+
+    def code_of(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The code G takes: z [N, latent], with a categorical code [z, y] (y [N, K]: probabilities
+        or a one-hot); z alone otherwise."""
+        return z if not self.categories else torch.cat([z, y.to(z.dtype)], dim=1)
+
+    def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
+        """int labels [N] in [0, K) → float one-hot [N, K] on the model's device."""
+        return nn.functional.one_hot(labels.to(self.w_avg.device, torch.int64), self.categories).to(self.w_avg.dtype)
+
+    def encode(self, x: torch.Tensor, lod: int, alpha: float, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """images [N, C, R, R] → codes [N, code_dim] in the dtype of x: E(x), a Gaussian posterior's
+        mean, a universal posterior's E(x, 0); with a class head followed by its softmax, with
+        decoder labels by the one-hot of `labels` (int [N] in [0, K), required: ModelInputError without)."""
+        out, logits = self.split_encoder_outputs(self.encoder_outputs(x, lod, alpha))
+        z = out[:, :self.latent_dim] if self.posterior == "gaussian" else out
+        if self.class_head:
+            return self.code_of(z, logits.softmax(dim=1))
+        if self.decoder_labels:
+            if labels is None:
+                raise ModelInputError("the model's decoder takes each image's class label as well "
+                                      "(train.categories_from=label), and none was given with the images")
+            return self.code_of(z, self.one_hot(labels))
+        return z
+
+    def classify(self, x: torch.Tensor, lod: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+        """images [N, C, R, R] in [−1, 1] at the resolution of `lod` (default: the last) → the class
+        head's probabilities [N, K] (rows sum to 1); ModelInputError for a model without a class head."""
+        if not self.class_head:
+            raise ModelInputError("the model has no class head (train.categories with train.categories_from=encoder)")
+        lod = self.num_lods - 1 if lod is None else lod
+        _, logits = self.split_encoder_outputs(self.encoder_outputs(x, lod, alpha))
+        return logits.softmax(dim=1)
 
     def discriminate(self, w: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """codes [N, latent] (and, with prior labels, int labels [N] in [0, K]: K is unlabelled) → logits [N]."""
@@ -165,12 +222,13 @@ class LatentAutoencoder(nn.Module):
 
     def sample(self, z: torch.Tensor, lod: int, alpha: float, psi: float = 1.0, cutoff: int = 0,
                noise="random") -> torch.Tensor:
-        """z [N, latent] (prior samples) → images [N, C, R, R], truncated with (psi, cutoff) when psi < 1."""
+        """z [N, code_dim] (prior samples) → images [N, C, R, R], truncated with (psi, cutoff) when psi < 1."""
         styles = self.broadcast(self.map(z))
         if psi != 1.0 and cutoff > 0:
             styles = self.truncate(styles, psi, cutoff)
         return self.generate(styles, lod, alpha, noise)
 
-    def reconstruct(self, x: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
-        """images [N, C, R, R] → G(E(x)) [N, C, R, R]."""
-        return self.generate(self.broadcast(self.encode(x, lod, alpha)), lod, alpha, noise)
+    def reconstruct(self, x: torch.Tensor, lod: int, alpha: float, noise="random",
+                    labels: torch.Tensor | None = None) -> torch.Tensor:
+        """images [N, C, R, R] → G(E(x)) [N, C, R, R] (`labels` as `encode`)."""
+        return self.generate(self.broadcast(self.encode(x, lod, alpha, labels)), lod, alpha, noise)

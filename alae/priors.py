@@ -25,6 +25,10 @@ labels at all.
   and a = 4π: E[z] = (6∫s² cos(as) ds, 6∫s² sin(as) ds) = (12/a², −6/a) = (3/(4π²), −3/(2π));
   E[x²] = 9/4 + 27/(4a²), E[y²] = 9/4 − 27/(4a²), E[xy] = −9/(2a) + 27/(4a³) (from
   ∫s³ cos(2as) ds = 3/(4a²) and ∫s³ sin(2as) ds = −1/(2a) + 3/(4a³), all on [0, 1]).
+- with_category (`WithCategory`, the AAE paper's decoder input [z, y]): z from a base prior, y
+  the one-hot of a uniform class of K (labels condition y); `sample` draws the base prior's
+  values first, then one uniform class per row. Mean [E z, 1/K…]; covariance block-diagonal,
+  the base's and the categorical's diag(p) − ppᵀ with p = 1/K.
 """
 from __future__ import annotations
 
@@ -182,6 +186,28 @@ class SwissRollPrior:
         second = torch.tensor([[9 / 4 + 27 / (4 * a**2), -9 / (2 * a) + 27 / (4 * a**3)],
                                [-9 / (2 * a) + 27 / (4 * a**3), 9 / 4 - 27 / (4 * a**2)]], dtype=torch.float64)
         return second - torch.outer(self.mean(), self.mean())
+
+
+class WithCategory:
+    """[z, y]: z [dim − K] from `base` (which takes no labels here), y [K] a one-hot class; classes = K."""
+
+    def __init__(self, base: Prior, categories: int):
+        if categories < 1:
+            raise ValueError(f"a categorical code needs categories >= 1, got {categories}")
+        self.base, self.classes = base, categories
+        self.name, self.dim = f"{base.name}+categorical", base.dim + categories
+
+    def sample(self, count: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.base.sample(count, generator)
+        k = _classes_of(count, self.classes, generator, labels)
+        return torch.cat([z, torch.nn.functional.one_hot(k, self.classes).to(z.dtype)], dim=1)
+
+    def mean(self) -> torch.Tensor:
+        return torch.cat([self.base.mean(), torch.full((self.classes,), 1 / self.classes, dtype=torch.float64)])
+
+    def covariance(self) -> torch.Tensor:
+        p = torch.full((self.classes,), 1 / self.classes, dtype=torch.float64)
+        return torch.block_diag(self.base.covariance(), torch.diag(p) - torch.outer(p, p))
 
 
 _CLASSES = {"gaussian": GaussianPrior, "mixture": MixturePrior, "swiss_roll": SwissRollPrior}

@@ -1,6 +1,6 @@
 """Multi-process training equals single-process training on the same global batch (gloo, CPU):
-the StyleALAE, and on tiny MLP models the VAE and the AAE with prior labels (a mixture prior,
-labels from the batch, only some of them used)."""
+the StyleALAE, and on tiny MLP models the VAE, the AAE with prior labels (a mixture prior,
+labels from the batch, only some of them used) and the semi-supervised AAE (a labelled batch)."""
 import os
 import socket
 
@@ -34,6 +34,8 @@ FAMILY = {
     "vae": ("mnist-vae", []),
     "aae_labels": ("mnist-aae", ["train.prior=mixture", "train.prior_labels=true", "train.labelled_fraction=0.5",
                                  "model.discriminator_width=8"]),
+    # The semi-supervised AAE: a class head, two adversaries and the classification phase on a labelled batch.
+    "aae_semi": ("mnist-aae-semi", ["data.labelled=10", "model.discriminator_width=8"]),
 }
 GLOBAL_LABELS = torch.tensor([0, 3, 9, NO_LABEL, 3, 7, NO_LABEL, 1])  # one image of each rank unlabelled
 
@@ -62,6 +64,13 @@ def global_labels(case: str, step: int) -> torch.Tensor:
     return GLOBAL_LABELS.roll(step)
 
 
+def global_labelled(cfg, step: int):
+    """The step's global labelled batch (images, labels in 0..7) for a config with data.labelled, else None."""
+    if not cfg.data.labelled:
+        return None
+    return global_reals(500 + step, 28, 1), torch.arange(GLOBAL_BATCH).roll(step)
+
+
 def initial_model(cfg) -> LatentAutoencoder:
     torch.manual_seed(0)
     return LatentAutoencoder(cfg).double()
@@ -85,7 +94,9 @@ def run_steps(ctx: distributed.Context, batch_gpu: int = 0, case: str = "alae") 
         for step in range(STEPS):
             for phase in phases:
                 reals = global_reals(step, phase.resolution, cfg.model.image_channels)[mine]
-                batch = Batch(reals, global_labels(case, step)[mine])
+                labelled = global_labelled(cfg, step)
+                batch = Batch(reals, global_labels(case, step)[mine],
+                              None if labelled is None else (labelled[0][mine], labelled[1][mine]))
                 objective.train_step(model, optimizers, batch, phase, cfg, ctx, step)
     finally:
         torch.set_default_dtype(torch.float32)

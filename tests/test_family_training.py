@@ -5,7 +5,6 @@ through a fade-in; combinations that cannot work are one-line errors before anyt
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image

@@ -235,3 +235,74 @@ def test_the_adversary_learns_at_its_own_rate():
     optimizers = objective_named("wae_gan").make_optimizers(model, cfg)
     assert optimizers["adversary"].param_groups[0]["lr_mul"] == 0.5
     assert "lr_mul" not in optimizers["autoencoder"].param_groups[0]
+
+
+def labelled_batch():
+    """A batch whose every image has a label, with a labelled batch of other images beside it."""
+    g = torch.Generator().manual_seed(4)
+    images = torch.randint(0, 256, (BATCH, 1, 28, 28), generator=g, dtype=torch.uint8)
+    labelled = torch.randint(0, 256, (BATCH, 1, 28, 28), generator=g, dtype=torch.uint8)
+    return Batch(images, torch.tensor([0, 3, 9, 3, 1, 7]), (labelled, torch.tensor([2, 2, 5, 0, 9, 4])))
+
+
+@pytest.mark.parametrize("form", ["semi_supervised", "clustering", "supervised"])
+def test_aae_categorical_step_is_reconstruction_regularisation_of_z_and_y_then_classification(form):
+    K = 10 if form != "clustering" else 7
+    extra = {"semi_supervised": ["data.labelled=20"], "clustering": [],
+             "supervised": ["train.categories_from=label"]}[form]
+    cfg = tiny("aae", f"train.categories={K}", *extra)
+    data = labelled_batch()
+    ref, ours = sgd_step(cfg, data)
+    x, x01 = x_and_x01(data)
+    head = form != "supervised"
+
+    def encoded(images):
+        out = ref.E(images)
+        return (out[:, :LATENT], out[:, LATENT:]) if head else (out, None)
+
+    def decoder_input(z, logits):
+        y = logits.softmax(dim=1) if head else F.one_hot(data.labels, K).double()
+        return torch.cat([z, y], dim=1)
+
+    rec = (((ref.G(decoder_input(*encoded(x))[:, None]) + 1) / 2 - x01) ** 2).flatten(1).sum(1).mean()
+    descend(rec, params(ref.E, ref.G))
+    prior = prior_draw(ref, "d")  # [z, one-hot of a uniform class]
+    assert prior.shape == (BATCH, LATENT + K) and torch.equal(prior[:, LATENT:].sum(1), torch.ones(BATCH))
+    with torch.no_grad():
+        fake, fake_logits = encoded(x)
+    loss_d = F.softplus(-ref.D(prior[:, :LATENT])).mean() + F.softplus(ref.D(fake)).mean()
+    if head:
+        loss_d = loss_d + F.softplus(-ref.Dy(prior[:, LATENT:])).mean() + \
+            F.softplus(ref.Dy(fake_logits.softmax(dim=1))).mean()
+    descend(loss_d, params(ref.D, *([ref.Dy] if head else [])))
+    z, logits = encoded(x)
+    loss_e = F.softplus(-ref.D(z)).mean() + (F.softplus(-ref.Dy(logits.softmax(dim=1))).mean() if head else 0)
+    descend(loss_e, params(ref.E))
+    if form == "semi_supervised":
+        _, labelled_logits = encoded(to_model_range(data.labelled[0]).double())
+        descend(F.cross_entropy(labelled_logits, data.labelled[1]), params(ref.E))
+    assert_same_state(ours, ref)
+    assert (ours.Dy is None) == (not head)
+
+
+def test_the_classification_phase_changes_the_encoder_only():
+    from alae.training.objectives.aae import classification_phase, make_optimizers
+    from alae.training.objectives.common import Shard
+
+    cfg = tiny("aae", "train.categories=10", "data.labelled=20")
+    model = model_of(cfg)
+    before = copy.deepcopy(model)
+    stats = {}
+    classification_phase(model, make_optimizers(model, cfg)["classifier"], labelled_batch().labelled,
+                         Shard.of(BATCH, 0, 0), PHASE, CTX, stats)
+    for name in ("G", "D", "Dy"):
+        assert_same_state(getattr(model, name), getattr(before, name), tol=0)
+    changed = [k for k, v in model.E.state_dict().items() if not torch.equal(v, before.E.state_dict()[k])]
+    assert changed and set(stats) == {"loss_class", "labelled_error"}
+    assert 0 <= stats["labelled_error"] <= 1 and stats["loss_class"] > 0
+
+
+def test_categorical_micro_batches_give_the_full_batch_step():
+    _, whole = sgd_step(tiny("aae", "train.categories=10", "data.labelled=20"), labelled_batch())
+    _, parts = sgd_step(tiny("aae", "train.categories=10", "data.labelled=20", "train.batch_gpu=4"), labelled_batch())
+    assert_same_state(parts, whole, tol=1e-9)

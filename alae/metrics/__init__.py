@@ -1,4 +1,4 @@
-"""Everything measured: FID, KID, PPL, reconstruction, code, likelihood and digit metrics by name (registry.py), per-image metrics, LPIPS, the weight files."""
+"""Everything measured: FID, KID, PPL, reconstruction, code, likelihood and digit metrics and a class head's error by name (registry.py), per-image metrics, LPIPS, the weight files."""
 from alae.metrics.errors import MetricError
 from alae.metrics.inception import MODES
 from alae.metrics.registry import FAMILIES, check_metric_names, compute_metrics, parse_metric_names

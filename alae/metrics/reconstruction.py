@@ -95,15 +95,16 @@ def to_full_resolution(x: torch.Tensor, resolution: int) -> torch.Tensor:
 
 @torch.no_grad()
 def reconstruct_at_full_resolution(model, originals: torch.Tensor, lod: int, alpha: float, positions: range,
-                                   seed: int) -> torch.Tensor:
+                                   seed: int, labels: torch.Tensor | None = None) -> torch.Tensor:
     """What mse_rec and the training grids compare: originals [B, C, R, R] in [−1, 1] at the
     model's full resolution are box-downsampled to the resolution of `lod`, reconstructed at
-    (lod, alpha) with the noise of set positions `positions`, and nearest-upsampled back to R."""
+    (lod, alpha) with the noise of set positions `positions` (and their `labels`, int [B], for a
+    decoder that takes them), and nearest-upsampled back to R."""
     x = originals
     while x.shape[-1] > model.resolution_at(lod):
         x = downsample2x(x)
     noise = randomness.per_sample_noise(model.G.noise_shapes(lod), positions, originals.device, seed, "eval")
-    return to_full_resolution(model.reconstruct(x, lod, alpha, noise=noise), originals.shape[-1])
+    return to_full_resolution(model.reconstruct(x, lod, alpha, noise=noise, labels=labels), originals.shape[-1])
 
 
 def mse_rec(ev: Evaluation, name: str, count: int | None) -> Figures:

@@ -10,6 +10,7 @@ docs/METRICS.md for each protocol):
     parzen_ll  parzen_ll{N}k                         Parzen-window log-likelihood of held-out images (10k samples)
     elbo  elbo_iw  elbo_iw{N}                        a VAE's held-out ELBO / importance-weighted bound (N samples)
     fd_digits{N}k                                    Fréchet distance in a digit classifier's features (not FID)
+    class_error                                      a class head's error on the held-out labelled images
 
 Callers (alae-metrics, and the training loop through `alae.training.metrics`) run, on every
 rank:
@@ -47,6 +48,7 @@ from typing import Callable, Sequence
 import torch
 
 from alae.distributed import Context
+from alae.metrics.class_error import class_error, class_problem
 from alae.metrics.digit_frechet import DIGIT_MIN_SIDE, digit_problem, fd_digits
 from alae.metrics.elbo import IW_SAMPLES, elbo, elbo_iw, vae_problem
 from alae.metrics.errors import MetricError
@@ -128,6 +130,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("elbo_iw", elbo_iw, default_count=IW_SAMPLES, problem=vae_problem),
     MetricFamily("elbo_iw{N}", elbo_iw, problem=vae_problem, unit=1),
     MetricFamily("fd_digits{N}k", fd_digits, min_resolution=DIGIT_MIN_SIDE, problem=digit_problem),
+    MetricFamily("class_error", class_error, problem=class_problem),
 )
 
 

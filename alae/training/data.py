@@ -85,10 +85,12 @@ NO_LABEL = -1  # the label of an image in a database without labels
 
 class Batch(NamedTuple):
     """This rank's share of a global batch: images uint8 [B/W, C, R, R]; labels int64 [B/W]
-    (NO_LABEL where the database has none)."""
+    (NO_LABEL where the database has none); with `data.labelled`, also this rank's share of the
+    step's labelled batch (`alae.training.labelled`): (uint8 images [B/W, C, R, R], int64 labels [B/W])."""
 
     images: torch.Tensor
     labels: torch.Tensor
+    labelled: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def collate_batch(items: list[tuple[torch.Tensor, int]]) -> Batch:
@@ -153,6 +155,13 @@ def check_database(path: Path, cfg: Config) -> Dataset:
                           f"labels of MNIST sources)")
     if t.prior_labels and images.classes != t.prior_components:
         raise ConfigError(f"train.prior_components is {t.prior_components} but {path} has {images.classes} classes")
+    label_use = "data.labelled" if cfg.data.labelled else "train.categories_from=label" if (
+        t.categories and t.categories_from == "label") else None
+    if label_use and not images.has_labels:
+        raise ConfigError(f"{label_use} needs class labels, and {path} has none (alae-prepare stores the labels of "
+                          f"MNIST sources)")
+    if label_use and images.classes != t.categories:
+        raise ConfigError(f"train.categories is {t.categories} but {path} has {images.classes} classes ({label_use})")
     return images
 
 
@@ -175,3 +184,10 @@ def held_out_images(path: Path, resolution: int, holdout: int) -> torch.Tensor:
     """The database's last `holdout` images as uint8 [holdout, C, R, R]."""
     images = open_images(path, resolution)
     return torch.stack([images[i] for i in range(len(images) - holdout, len(images))])
+
+
+def held_out_labels(path: Path, resolution: int, holdout: int) -> torch.Tensor:
+    """The labels of the database's last `holdout` images, int64 [holdout] (NO_LABEL without labels)."""
+    images = open_images(path, resolution)
+    return torch.tensor([images.label(i) if images.has_labels else NO_LABEL
+                         for i in range(len(images) - holdout, len(images))], dtype=torch.int64)

@@ -23,8 +23,9 @@ from alae.config import Config, ConfigError, to_dict
 from alae.model import COMPUTE_DTYPES, LatentAutoencoder
 from alae.model_files.checkpoint import save_checkpoint
 from alae.model_files.loading import Weights
-from alae.training.data import DataPosition, check_database, held_out_images, make_loader
+from alae.training.data import DataPosition, check_database, held_out_images, held_out_labels, make_loader
 from alae.training.ema import update_ema
+from alae.training.labelled import LabelledSet
 from alae.training.metrics import reconstruction_mse, snapshot_metrics
 from alae.training.objectives import objective_named
 from alae.training.records import TrainingRecords, setup_logging
@@ -120,15 +121,20 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
              f"world size {ctx.world_size} on {ctx.device}")
     objective = objective_named(t.objective)
     model, ema, optimizers, progress = start_networks(cfg, ctx, inputs, objective)
+    labelled = LabelledSet(data_path, num_train, cfg) if cfg.data.labelled else None
+    if labelled is not None:
+        log.info(f"semi-supervised: the labels of {len(labelled.indices)} training images "
+                 f"({cfg.data.labelled // t.categories} per class)")
 
     # --- fixed inputs for the grids and metrics; rank 0's records ------------------------------
     grid_z = model.prior.sample(lg.grid_size**2, randomness.generator(t.seed, "grid")).to(ctx.device)
     held_out = held_out_images(data_path, cfg.model.resolution, cfg.data.holdout)
+    held_labels = held_out_labels(data_path, cfg.model.resolution, cfg.data.holdout) if model.decoder_labels else None
     records = TrainingRecords(run_dir) if ctx.is_main else None
 
     def write_grids(phase) -> float:
         """Rank 0: the sample and reconstruction grids; returns the held-out reconstruction MSE."""
-        mse, originals, recs = reconstruction_mse(ema, held_out, phase, ctx.device, t.seed)
+        mse, originals, recs = reconstruction_mse(ema, held_out, phase, ctx.device, t.seed, held_labels)
         save_grids(ema, grid_z, originals[:lg.grid_size], recs[:lg.grid_size], phase, cfg, run_dir / "samples",
                    progress.kimg, records.writer)
         records.writer.add_scalar("Eval/reconstruction_mse", mse, progress.images_seen)
@@ -180,7 +186,11 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
                 for group in opt.param_groups:
                     group["lr"] = phase.lr * group.get("lr_mul", 1.0)
 
-            step_stats = objective.train_step(model, optimizers, next(batches), phase, cfg, ctx, progress.step)
+            batch = next(batches)
+            if labelled is not None:
+                batch = batch._replace(labelled=labelled.batch(phase.resolution, progress.step, phase.batch,
+                                                               ctx.rank, ctx.world_size))
+            step_stats = objective.train_step(model, optimizers, batch, phase, cfg, ctx, progress.step)
             tick_stats.add(progress.step, step_stats)
             update_ema(ema, model, ema_beta(phase.batch, t.ema_halflife_kimg))
 

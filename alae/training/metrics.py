@@ -26,13 +26,14 @@ from alae.training.schedule import Phase
 
 
 @torch.no_grad()
-def reconstruction_mse(ema: LatentAutoencoder, held_out_u8: torch.Tensor, phase: Phase, device,
-                       seed: int) -> tuple[float, torch.Tensor, torch.Tensor]:
+def reconstruction_mse(ema: LatentAutoencoder, held_out_u8: torch.Tensor, phase: Phase, device, seed: int,
+                       labels: torch.Tensor | None = None) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Held-out reconstruction error of the EMA networks at the model's full resolution (the
-    `mse_rec` definition), with the images the reconstruction grids show. Returns (MSE in the
-    pixel range [−1, 1], originals, reconstructions), both [N, C, R_full, R_full]."""
+    `mse_rec` definition), with the images the reconstruction grids show; `labels` (int [N]) for
+    a model whose decoder takes them. Returns (MSE in the pixel range [−1, 1], originals,
+    reconstructions), both [N, C, R_full, R_full]."""
     originals = to_model_range(held_out_u8.to(device))
-    rec = reconstruct_at_full_resolution(ema, originals, phase.lod, phase.alpha, range(len(originals)), seed)
+    rec = reconstruct_at_full_resolution(ema, originals, phase.lod, phase.alpha, range(len(originals)), seed, labels)
     return (rec - originals).square().mean().item(), originals, rec
 
 

@@ -4,6 +4,9 @@
 evaluation. `samples/reconstructions-KIMG.png`: the held-out originals in the first row and
 their reconstructions below. Images are shown at the model's full resolution (nearest
 upsampling while training at a lower lod) so grids from any point in training line up.
+A model with a categorical code also writes `samples/classes-KIMG.png`, the AAE paper's style
+figure: one row per z (the z parts of the first grid_size fixed latents), one column per
+category k (the one-hot of k), so a row keeps its style across the classes.
 """
 from __future__ import annotations
 
@@ -28,9 +31,21 @@ def save_grids(ema, grid_z: torch.Tensor, originals: torch.Tensor, reconstructio
     pairs = torch.cat([originals, reconstructions])
     sample_grid = grid_uint8(to_full_resolution(samples, full), cfg.log.grid_size)
     recon_grid = grid_uint8(to_full_resolution(pairs, full), len(originals))
-    save_image(sample_grid, samples_dir / f"samples-{kimg:08.1f}kimg.png")
-    save_image(recon_grid, samples_dir / f"reconstructions-{kimg:08.1f}kimg.png")
-    if writer is not None:
-        step = int(round(kimg * 1000))
-        writer.add_image("samples", sample_grid, step)
-        writer.add_image("reconstructions", recon_grid, step)
+    grids = {"samples": sample_grid, "reconstructions": recon_grid}
+    if ema.categories:
+        grids["classes"] = grid_uint8(to_full_resolution(class_figure(ema, grid_z[:cfg.log.grid_size], phase, t.seed),
+                                                         full), ema.categories)
+    for kind, grid in grids.items():
+        save_image(grid, samples_dir / f"{kind}-{kimg:08.1f}kimg.png")
+        if writer is not None:
+            writer.add_image(kind, grid, int(round(kimg * 1000)))
+
+
+def class_figure(model, codes: torch.Tensor, phase, seed: int) -> torch.Tensor:
+    """The style figure of a categorical code: codes [rows, code_dim] (their z parts are kept) →
+    images [rows·K, C, R, R], row i holding G([z_i, one-hot(k)]) for k = 0 … K−1."""
+    rows, k = len(codes), model.categories
+    z = codes[:, :model.latent_dim].repeat_interleave(k, dim=0)
+    y = model.one_hot(torch.arange(k).repeat(rows)).to(z.device)
+    noise = randomness.per_sample_noise(model.G.noise_shapes(phase.lod), range(rows * k), z.device, seed, "grid_noise")
+    return model.sample(model.code_of(z, y), phase.lod, phase.alpha, noise=noise)

@@ -13,7 +13,15 @@ regularisation), D also sees the one-hot label and the prior sample of an image 
 from the prior's component k; a share 1 − `train.labelled_fraction` of the images (chosen per
 global index and step), and every image of a database without labels, counts as unlabelled:
 the extra class K, whose prior samples come from the whole prior.
-Three Adams: E and G (reconstruction); D and E (regularisation, at `train.adversary_lr_mul` × the rate).
+With `train.categories` = K, G takes [z, y] (the paper's §4–6): from the label, y is the image's
+one-hot label (supervised: z holds the style); from the encoder, E also gives y = softmax of
+a class head, and the regularisation phase has a second adversary Dy on y, prior samples being
+one-hot classes of a uniform K: Dy learns alongside D (softplus(−Dy(one-hot)) + softplus(Dy(y))),
+and E fools both (the sum of the two terms). With `data.labelled`, a third phase per iteration:
+3. semi-supervised classification: E (alone) minimises the cross-entropy of its class head on
+   the step's labelled batch (`alae.training.labelled`).
+Adams: E and G (reconstruction); D, Dy and E (regularisation, at `train.adversary_lr_mul` × the
+rate); E (classification, at the rate).
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ from alae.training.objectives.common import (
     accumulate_gradients,
     adam,
     autoencoder_optimizers,
+    model_images,
     optimizer_step,
     set_trainable,
     step_inputs,
@@ -40,19 +49,36 @@ from alae.training.schedule import Phase
 
 
 def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
-    """Adams on E and G ('autoencoder'), on D ('adversary') and on E alone ('encoder'); the two of
-    the regularisation phase at train.adversary_lr_mul × the rate."""
-    return {**autoencoder_optimizers(model, cfg),
-            "encoder": adam(model.E.parameters(), cfg, cfg.train.adversary_lr_mul)}
+    """Adams on E and G ('autoencoder'), on D and Dy ('adversary') and on E alone ('encoder'); the
+    two of the regularisation phase at train.adversary_lr_mul × the rate; with a class head and
+    labels, on E for the classification phase ('classifier')."""
+    optimizers = {**autoencoder_optimizers(model, cfg),
+                  "encoder": adam(model.E.parameters(), cfg, cfg.train.adversary_lr_mul)}
+    if model.labelled_classes:
+        optimizers["classifier"] = adam(model.E.parameters(), cfg)
+    return optimizers
 
 
 def posterior_codes(model: LatentAutoencoder, reals: torch.Tensor, lod: int, alpha: float, epsilon: torch.Tensor,
-                    eta: torch.Tensor | None) -> torch.Tensor:
-    """q(x): codes [N, latent] of reals [N, C, R, R] under the model's posterior (see the module docstring)."""
+                    eta: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """q(x): codes [N, latent] of reals [N, C, R, R] under the model's posterior (see the module
+    docstring), and the class head's logits [N, K] (None without one)."""
+    out, logits = model.split_encoder_outputs(model.encoder_outputs(reals, lod, alpha, eta))
     if model.posterior == "gaussian":
-        mean, logvar = model.posterior_parameters(reals, lod, alpha)
-        return mean + torch.exp(0.5 * logvar) * epsilon
-    return model.encoder_outputs(reals, lod, alpha, eta)
+        mean, logvar = out.chunk(2, dim=1)
+        out = mean + torch.exp(0.5 * logvar) * epsilon
+    return out, logits
+
+
+def decoder_code(model: LatentAutoencoder, z: torch.Tensor, logits: torch.Tensor | None,
+                 labels: torch.Tensor) -> torch.Tensor:
+    """What G takes for codes z [N, latent]: [z, softmax(logits)] with a class head, [z, one-hot
+    of labels (int [N])] with decoder labels, else z."""
+    if model.class_head:
+        return model.code_of(z, logits.softmax(dim=1))
+    if model.decoder_labels:
+        return model.code_of(z, model.one_hot(labels))
+    return z
 
 
 def discriminator_labels(model: LatentAutoencoder, batch: Batch, draws: StepDraws, cfg: Config) -> torch.Tensor | None:
@@ -69,57 +95,95 @@ def discriminator_labels(model: LatentAutoencoder, batch: Batch, draws: StepDraw
 
 def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: Phase, cfg: Config,
                ctx: distributed.Context, step: int) -> LossStats:
-    """One AAE iteration (reconstruction, then regularisation) on this rank's share of the global batch."""
+    """One AAE iteration (reconstruction, regularisation, and with labelled images classification)
+    on this rank's share of the global batch."""
     lod, alpha = phase.lod, phase.alpha
     shard, reals, draws = step_inputs(model, batch, phase, cfg, ctx, step)
     labels = discriminator_labels(model, batch, draws, cfg)
+    image_labels = batch.labels.to(draws.device)
     stats: LossStats = {}
     epsilons = {purpose: draws.latents(purpose, "epsilon") for purpose in ("rec", "d", "e")}
 
-    def codes(purpose: str, s: int, e: int) -> torch.Tensor:
+    def codes(purpose: str, s: int, e: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         return posterior_codes(model, reals[s:e], lod, alpha, epsilons[purpose][s:e], draws.eta(model, purpose, s, e))
 
     # 1. Reconstruction phase: E and G.
-    set_trainable(model, E=True, G=True, D=False)
+    set_trainable(model, E=True, G=True, D=False, Dy=False)
     opt = optimizers["autoencoder"]
     opt.zero_grad(set_to_none=True)
 
     def reconstruction_loss(s: int, e: int):
-        raw = model.decode_raw(model.broadcast(codes("rec", s, e)), lod, alpha, draws.noise("rec", s, e))
+        code = decoder_code(model, *codes("rec", s, e), image_labels[s:e])
+        raw = model.decode_raw(model.broadcast(code), lod, alpha, draws.noise("rec", s, e))
         loss = cost(raw, reals[s:e], cfg).mean()
         return loss, {"loss_rec": loss.detach()}
 
     accumulate_gradients(shard, reconstruction_loss, stats)
     optimizer_step(opt, ctx.world_size)
 
-    # 2a. Regularisation phase, D: prior samples are real, codes are fake.
-    set_trainable(model, E=False, G=False, D=True)
+    # 2a. Regularisation phase, D (and Dy): prior samples are real, codes are fake.
+    set_trainable(model, E=False, G=False, D=True, Dy=True)
     opt = optimizers["adversary"]
     opt.zero_grad(set_to_none=True)
-    prior = draws.prior(model, "d", labels)
+    prior = draws.prior(model, "d", labels)  # [z, one-hot] with categories: D takes z, Dy the one-hot
+    z_prior, y_prior = prior[:, :model.latent_dim], prior[:, model.latent_dim:]
 
     def discriminator_loss(s: int, e: int):
         y = None if labels is None else labels[s:e]
         with torch.no_grad():
-            fake = codes("d", s, e)
-        real_logits, fake_logits = model.discriminate(prior[s:e], y), model.discriminate(fake, y)
+            fake, logits = codes("d", s, e)
+        real_logits, fake_logits = model.discriminate(z_prior[s:e], y), model.discriminate(fake, y)
         loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-        return loss, {"loss_d": loss.detach(), "logits_prior": real_logits.detach().mean(),
-                      "logits_code": fake_logits.detach().mean()}
+        new = {"loss_d": loss.detach(), "logits_prior": real_logits.detach().mean(),
+               "logits_code": fake_logits.detach().mean()}
+        if model.class_head:
+            loss_y = F.softplus(-model.Dy(y_prior[s:e])).mean() + F.softplus(model.Dy(logits.softmax(dim=1))).mean()
+            loss, new["loss_dy"] = loss + loss_y, loss_y.detach()
+        return loss, new
 
     accumulate_gradients(shard, discriminator_loss, stats)
     optimizer_step(opt, ctx.world_size)
 
-    # 2b. Regularisation phase, E as the generator: its codes should pass for prior samples.
-    set_trainable(model, E=True, G=False, D=False)
+    # 2b. Regularisation phase, E as the generator: its codes (and y) should pass for prior samples.
+    set_trainable(model, E=True, G=False, D=False, Dy=False)
     opt = optimizers["encoder"]
     opt.zero_grad(set_to_none=True)
 
     def encoder_loss(s: int, e: int):
         y = None if labels is None else labels[s:e]
-        loss = F.softplus(-model.discriminate(codes("e", s, e), y)).mean()
-        return loss, {"loss_e": loss.detach()}
+        z, logits = codes("e", s, e)
+        loss = F.softplus(-model.discriminate(z, y)).mean()
+        new = {"loss_e": loss.detach()}
+        if model.class_head:
+            loss_y = F.softplus(-model.Dy(logits.softmax(dim=1))).mean()
+            loss, new["loss_ey"] = loss + loss_y, loss_y.detach()
+        return loss, new
 
     accumulate_gradients(shard, encoder_loss, stats)
     optimizer_step(opt, ctx.world_size)
+
+    # 3. Semi-supervised classification phase: E's class head on the labelled batch.
+    if model.labelled_classes and batch.labelled is not None:
+        classification_phase(model, optimizers["classifier"], batch.labelled, shard, phase, ctx, stats)
     return stats
+
+
+def classification_phase(model: LatentAutoencoder, opt: torch.optim.Optimizer,
+                         labelled: tuple[torch.Tensor, torch.Tensor], shard, phase: Phase, ctx: distributed.Context,
+                         stats: LossStats) -> None:
+    """E minimises the cross-entropy of its class head on this rank's labelled images (uint8
+    [B/W, C, R, R]) and labels (int64 [B/W]); adds `loss_class` and `labelled_error` (the share
+    of those images misclassified, before the step) to `stats`."""
+    set_trainable(model, E=True, G=False, D=False, Dy=False)
+    opt.zero_grad(set_to_none=True)
+    images = model_images(model, labelled[0], phase, ctx.device)
+    targets = labelled[1].to(ctx.device)
+
+    def classification_loss(s: int, e: int):
+        _, logits = model.split_encoder_outputs(model.encoder_outputs(images[s:e], phase.lod, phase.alpha))
+        loss = F.cross_entropy(logits, targets[s:e])
+        return loss, {"loss_class": loss.detach(),
+                      "labelled_error": (logits.detach().argmax(dim=1) != targets[s:e]).to(logits.dtype).mean()}
+
+    accumulate_gradients(shard, classification_loss, stats)
+    optimizer_step(opt, ctx.world_size)

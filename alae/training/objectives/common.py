@@ -111,8 +111,14 @@ def step_inputs(model: LatentAutoencoder, batch: Batch, phase: Phase, cfg: Confi
     """What every step starts from: this rank's Shard of the global batch, its images on the
     device in the model's range [−1, 1], faded as G fades (`fade_reals`), and the step's draws."""
     shard = Shard.of(batch.images.shape[0], ctx.rank, cfg.train.batch_gpu)
-    reals = to_model_range(batch.images.to(ctx.device, non_blocking=True)).to(model.w_avg.dtype)
-    return shard, fade_reals(reals, phase.alpha), StepDraws(model, cfg, phase, shard, step, ctx.device)
+    reals = model_images(model, batch.images, phase, ctx.device)
+    return shard, reals, StepDraws(model, cfg, phase, shard, step, ctx.device)
+
+
+def model_images(model: LatentAutoencoder, images: torch.Tensor, phase: Phase, device: torch.device) -> torch.Tensor:
+    """uint8 images [N, C, R, R] → on `device` in the model's range [−1, 1] and dtype, faded as G fades."""
+    reals = to_model_range(images.to(device, non_blocking=True)).to(model.w_avg.dtype)
+    return fade_reals(reals, phase.alpha)
 
 
 def accumulate_gradients(shard: Shard, micro_loss: Callable[[int, int], tuple[torch.Tensor, LossStats]],
@@ -135,9 +141,11 @@ def optimizer_step(optimizer: torch.optim.Optimizer, world_size: int) -> None:
 
 
 def set_trainable(model: torch.nn.Module, **flags: bool) -> None:
-    """set_trainable(model, F=False, G=False, E=True, D=True): which networks collect gradients."""
+    """set_trainable(model, F=False, G=False, E=True, D=True): which networks collect gradients
+    (networks the model lacks, None, are skipped)."""
     for name, flag in flags.items():
-        getattr(model, name).requires_grad_(flag)
+        if getattr(model, name) is not None:
+            getattr(model, name).requires_grad_(flag)
 
 
 def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -160,9 +168,11 @@ def adam(parameters, cfg: Config, lr_mul: float = 1.0) -> torch.optim.Adam:
 
 
 def autoencoder_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
-    """{'autoencoder': Adam on E and G}, and with a discriminator {'adversary': Adam on D at
-    train.adversary_lr_mul × the learning rate}: the optimizers of VAE, WAE-MMD and WAE-GAN."""
+    """{'autoencoder': Adam on E and G}, and with a discriminator {'adversary': Adam on D (and an
+    AAE's Dy) at train.adversary_lr_mul × the learning rate}: the optimizers of VAE, WAE-MMD and WAE-GAN."""
     optimizers = {"autoencoder": adam([*model.E.parameters(), *model.G.parameters()], cfg)}
     if model.D is not None:
-        optimizers["adversary"] = adam(model.D.parameters(), cfg, cfg.train.adversary_lr_mul)
+        adversaries = [model.D] + ([model.Dy] if model.Dy is not None else [])
+        optimizers["adversary"] = adam([p for d in adversaries for p in d.parameters()], cfg,
+                                       cfg.train.adversary_lr_mul)
     return optimizers
