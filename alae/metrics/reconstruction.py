@@ -94,15 +94,20 @@ def to_full_resolution(x: torch.Tensor, resolution: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def downsampled_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """images [B, C, R, R] box-downsampled by halves to `resolution` (≤ R, R / resolution a power of 2)."""
+    while images.shape[-1] > resolution:
+        images = downsample2x(images)
+    return images
+
+
 def reconstruct_at_full_resolution(model, originals: torch.Tensor, lod: int, alpha: float, positions: range,
                                    seed: int, labels: torch.Tensor | None = None) -> torch.Tensor:
     """What mse_rec and the training grids compare: originals [B, C, R, R] in [−1, 1] at the
     model's full resolution are box-downsampled to the resolution of `lod`, reconstructed at
     (lod, alpha) with the noise of set positions `positions` (and their `labels`, int [B], for a
     decoder that takes them), and nearest-upsampled back to R."""
-    x = originals
-    while x.shape[-1] > model.resolution_at(lod):
-        x = downsample2x(x)
+    x = downsampled_to(originals, model.resolution_at(lod))
     noise = randomness.per_sample_noise(model.G.noise_shapes(lod), positions, originals.device, seed, "eval")
     return to_full_resolution(model.reconstruct(x, lod, alpha, noise=noise, labels=labels), originals.shape[-1])
 

@@ -5,7 +5,9 @@
 
 The page holds no model state: each tab keeps only the specs of its two sources (gr.State);
 the Studio (alae.studio.session) encodes a source once and caches it, so a slider, layer-group,
-blend or noise change runs `show_edit`, which decodes the edited image alone. Elements tests
+blend or mix change runs `show_edit`, which decodes the edited image alone. Those events skip
+Gradio's queue and its progress display (queue=False): measured on the demo model, the queue's
+round trip cost more than the decode (docs/PERFORMANCE.md, "alae-studio"). Elements tests
 and users can address have elem_ids (ELEMENT_IDS). Nothing is fetched from the internet: the
 theme uses the system's fonts, analytics are off and no share link is made.
 """
@@ -254,7 +256,8 @@ def build_page(studio: Studio, options: StudioOptions) -> gr.Blocks:
                           [first_kind, first_seed]).then(load, load_inputs, load_outputs)
         edit_inputs = [specs, *view_controls]
         for control in (edit_layers, mix_layers, blend, *sliders):
-            control.change(show_edit, edit_inputs, [edited, command, message], trigger_mode="always_last")
+            control.change(show_edit, edit_inputs, [edited, command, message], trigger_mode="always_last",
+                           show_progress="hidden", queue=False)
         reset.click(lambda: [0.0] * MAX_SLIDERS, None, sliders)
         directions_outputs = [*sliders, edited, command, message]
         add_pca.click(lambda *v: add_directions("pca", *v), [computed, *edit_inputs], directions_outputs)

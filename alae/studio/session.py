@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 import tempfile
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -108,6 +109,7 @@ class Studio:
         self._landmarker = None
         self._sources = LRU(SOURCE_CACHE)
         self._images = LRU(IMAGE_CACHE)
+        self._lock = threading.RLock()  # slider events run outside Gradio's queue, on server threads
         self.decodes = 0  # images decoded so far (the cache's misses), for the tests and the benchmark
 
     def landmarker(self):
@@ -118,8 +120,9 @@ class Studio:
 
     def source(self, spec: SourceSpec, on_step=None) -> Source:
         """The Source for `spec`, encoded on first use (ToolError/AlignmentError, one line, on failure)."""
-        return self._sources.get_or_make(spec, lambda: load_source(
-            self.model, spec, self.landmarker() if spec.align else None, self.device, on_step))
+        with self._lock:
+            return self._sources.get_or_make(spec, lambda: load_source(
+                self.model, spec, self.landmarker() if spec.align else None, self.device, on_step))
 
     def render(self, wplus: torch.Tensor, key: int, noise: str) -> np.ndarray:
         """The image of W+ [L, latent] with the noise of `key`: uint8 [R, R, 3] or [R, R] (cached)."""
@@ -130,7 +133,8 @@ class Studio:
             image = to_uint8(synthesize(self.model, wplus[None], [key], noise, self.device, 1))
             return picture_array(image)
 
-        return self._images.get_or_make((digest, key, noise), decode)
+        with self._lock:
+            return self._images.get_or_make((digest, key, noise), decode)
 
     def input_picture(self, source: Source, noise: str) -> np.ndarray:
         """The input panel: the image as encoded, or a seed's own image with the view's noise."""
@@ -150,7 +154,8 @@ class Studio:
             raise DirectionError(f"the studio computes pca or sefa directions, not {method!r}")
         made_by = f"alae-directions {method} {model_arg} --num {num} --out {method}"
         added = [StudioDirection(d, f"{method}/{prefix}{k:02d}.npz", made_by) for k, d in enumerate(found)]
-        self.directions += added
+        with self._lock:
+            self.directions += added
         return added
 
     def save_view(self, picture: np.ndarray, wplus: torch.Tensor, names: dict) -> list[str]:

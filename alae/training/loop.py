@@ -30,7 +30,7 @@ from alae.training.metrics import reconstruction_mse, snapshot_metrics
 from alae.training.objectives import objective_named
 from alae.training.records import TrainingRecords, setup_logging
 from alae.training.reports import TickReport, peak_gpu_memory_gib
-from alae.training.samples import save_grids
+from alae.training.samples import save_grids, save_plots
 from alae.training.schedule import Milestones, ema_beta, images_in, phase_at, tick_at
 from alae.training.stats import TickStats
 
@@ -129,7 +129,8 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
     # --- fixed inputs for the grids and metrics; rank 0's records ------------------------------
     grid_z = model.prior.sample(lg.grid_size**2, randomness.generator(t.seed, "grid")).to(ctx.device)
     held_out = held_out_images(data_path, cfg.model.resolution, cfg.data.holdout)
-    held_labels = held_out_labels(data_path, cfg.model.resolution, cfg.data.holdout) if model.decoder_labels else None
+    all_held_labels = held_out_labels(data_path, cfg.model.resolution, cfg.data.holdout)
+    held_labels = all_held_labels if model.decoder_labels else None
     records = TrainingRecords(run_dir) if ctx.is_main else None
 
     def write_grids(phase) -> float:
@@ -137,6 +138,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
         mse, originals, recs = reconstruction_mse(ema, held_out, phase, ctx.device, t.seed, held_labels)
         save_grids(ema, grid_z, originals[:lg.grid_size], recs[:lg.grid_size], phase, cfg, run_dir / "samples",
                    progress.kimg, records.writer)
+        save_plots(ema, originals, all_held_labels, phase, run_dir / "samples", progress.kimg, records.stats_path)
         records.writer.add_scalar("Eval/reconstruction_mse", mse, progress.images_seen)
         log.info(f"kimg {progress.kimg:.1f}: held-out reconstruction MSE {mse:.4f} "
                  f"({len(held_out)} images, EMA networks at {phase.resolution} px)")

@@ -4,20 +4,29 @@
 evaluation. `samples/reconstructions-KIMG.png`: the held-out originals in the first row and
 their reconstructions below. Images are shown at the model's full resolution (nearest
 upsampling while training at a lower lod) so grids from any point in training line up.
+`save_plots` draws the codes and losses (alae.plots): `samples/latents-KIMG.png`, the held-out
+images' codes (the continuous part, z, of a categorical code) coloured by their labels where
+the database has them; `samples/manifold-KIMG.png` for a 2-D code without a categorical part;
+and `samples/losses.png`, every loss of stats.jsonl so far (redrawn each time).
 A model with a categorical code also writes `samples/classes-KIMG.png`, the AAE paper's style
 figure: one row per z (the z parts of the first grid_size fixed latents), one column per
 category k (the one-hot of k), so a row keeps its style across the classes.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
+import alae.plots as plots
 import alae.randomness as randomness
 from alae.files import save_image
 from alae.grids import grid_uint8
-from alae.metrics.reconstruction import to_full_resolution
+from alae.metrics.reconstruction import downsampled_to, to_full_resolution
+from alae.training.data import NO_LABEL
+
+MANIFOLD_STEPS = 16  # ours: a 16 × 16 sweep (the AAE paper's figures are about 20 × 20)
 
 
 @torch.no_grad()
@@ -49,3 +58,26 @@ def class_figure(model, codes: torch.Tensor, phase, seed: int) -> torch.Tensor:
     y = model.one_hot(torch.arange(k).repeat(rows)).to(z.device)
     noise = randomness.per_sample_noise(model.G.noise_shapes(phase.lod), range(rows * k), z.device, seed, "grid_noise")
     return model.sample(model.code_of(z, y), phase.lod, phase.alpha, noise=noise)
+
+
+@torch.no_grad()
+def save_plots(ema, originals: torch.Tensor, labels: torch.Tensor, phase, samples_dir: Path, kimg: float,
+               stats_path: Path) -> None:
+    """originals [N, C, R, R] in [−1, 1] at full resolution, labels int [N] (NO_LABEL where
+    unknown; given to a decoder that takes them); the plots of the module docstring."""
+    x = downsampled_to(originals, phase.resolution)
+    known = bool((labels != NO_LABEL).all())
+    codes = ema.encode(x, phase.lod, phase.alpha, labels=labels.to(x.device) if ema.decoder_labels else None)
+    z = codes[:, :ema.latent_dim].double().cpu().numpy()
+    plots.latent_scatter(z, labels.numpy() if known else None, samples_dir / f"latents-{kimg:08.1f}kimg.png",
+                         f"{len(z)} held-out codes at kimg {kimg:.1f}")
+    if ema.latent_dim == 2 and not (ema.class_head or ema.decoder_labels):
+        def decode(grid):
+            styles = ema.broadcast(grid.to(x.device, x.dtype))
+            return to_full_resolution(ema.generate(styles, phase.lod, phase.alpha, noise="none"), originals.shape[-1])
+
+        plots.manifold_sweep(decode, z, samples_dir / f"manifold-{kimg:08.1f}kimg.png", MANIFOLD_STEPS)
+    if stats_path.is_file():
+        rows = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+        if rows:
+            plots.loss_curves(rows, samples_dir / "losses.png", f"losses to kimg {kimg:.1f}")
