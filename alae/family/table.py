@@ -3,8 +3,8 @@
 A row is a system (a config trained over seeds, a read run, or a classical baseline) with, per
 metric, its values over the seeds, or the one-line reason it is undefined. Accuracies and errors
 (`PERCENT_METRICS`, values in [0, 1]) are written in percent, all values with `DIGITS`
-significant digits in their unit and stds with `STD_DIGITS`. The std is the sample standard deviation (n − 1) over the
-seeds; a single value is written alone.
+significant digits in their unit and stds with `STD_DIGITS`. The std is the sample standard
+deviation (n − 1) over the seeds; a single value is written alone.
 """
 from __future__ import annotations
 
