@@ -6,7 +6,8 @@
             train_run(run, "cpu")
 
 A CONFIG_OR_RUN that is a directory holding `config.yaml` is a finished run, read as it is
-(its system: its config's name; its seed: its train.seed; no wall time). Anything else is a
+(its system: its config's name; its seed: its train.seed; its wall time only if an earlier
+alae-compare trained it). Anything else is a
 config (a built-in name or a YAML path) trained once per seed into `ROOT/NAME-seedS` with
 train.seed = S, train.total_kimg = kimg (when given) and the overrides. A trained run is
 finished once `TRAINED_MARKER` exists in it: written atomically after the training loop
@@ -49,7 +50,7 @@ class Run:
 
     @property
     def seconds(self) -> float | None:
-        """Wall time of training in seconds (None: read, not trained here)."""
+        """Wall time of training in seconds, from TRAINED_MARKER (None without one: a run alae-compare did not train)."""
         marker = self.run_dir / TRAINED_MARKER
         return json.loads(marker.read_text())["seconds"] if marker.is_file() else None
 
