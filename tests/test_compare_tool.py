@@ -89,7 +89,8 @@ def test_report_png_has_a_row_per_system(compared):
     with Image.open(compared / "report.png") as image:
         width, height = image.size
     assert height > width / 3 * 1.5  # two rows of three square-ish panels
-    assert all((compared / "figures" / f"{name}-codes.png").is_file() for name in CONFIGS)
+    assert all((compared / "figures" / f"{name}-{kind}.png").is_file() for name in CONFIGS
+               for kind in ("codes", "losses"))
 
 
 def test_rerun_trains_only_missing_and_interrupted_runs(compared):

@@ -12,8 +12,8 @@ and the metrics already computed, and trains or measures only what is missing.
 
 Writes into OUT: `report.md` (the systems' table, mean ± std over seeds and wall time; the
 classical baselines on the same split; the papers' figures beside ours), `report.png` (samples,
-reconstructions and the held-out codes, one row per system), `figures/NAME-codes.png`,
-`results.json` (every value) and `run.json` (the command).
+reconstructions and the held-out codes, one row per system), `figures/NAME-codes.png` and
+`figures/NAME-losses.png`, `results.json` (every value) and `run.json` (the command).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from alae.cli import RUN_RECORD, ToolError, resolve_device, run_tool
-from alae.family.baselines import baseline_rows
+from alae.family.baselines import DIGIT_SIDE, baseline_rows
 from alae.family.evaluation import evaluate_run
 from alae.family.figure import report_figure
 from alae.family.report import report_markdown
@@ -78,7 +78,8 @@ def open_output(path: str, argv: list[str]) -> Path:
 
 
 def shared_data(runs: list[Run]) -> tuple[Path, int]:
-    """The one (database, data.holdout) of all runs; ToolError naming a run that differs or data without labels."""
+    """The one (database, data.holdout) of all runs; ToolError naming a run that differs, or for data
+    without labels or digits at DIGIT_SIDE px."""
     first = runs[0]
     data, holdout = resolve_data_path(first.cfg, None), first.cfg.data.holdout
     for run in runs[1:]:
@@ -88,8 +89,11 @@ def shared_data(runs: list[Run]) -> tuple[Path, int]:
                             f"{first.run_dir} uses {data} with {holdout}: a comparison needs one database and split")
     if holdout < 1:
         raise ToolError(f"data.holdout is {holdout}: the comparison measures on held-out images, and there are none")
-    if not open_images(data, first.cfg.model.resolution).has_labels:
+    images = open_images(data, first.cfg.model.resolution)
+    if not images.has_labels:
         raise ToolError(f"{data} has no class labels; the comparison's classifiers need them (MNIST databases have them)")
+    if DIGIT_SIDE not in images.resolutions:
+        raise ToolError(f"{data} stores no {DIGIT_SIDE} px images, which the baselines read (MNIST databases do)")
     return data, holdout
 
 

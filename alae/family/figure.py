@@ -2,6 +2,8 @@
 digits (the last grids its training wrote, `samples/samples-*.png` and
 `samples/reconstructions-*.png`) and the scatter of its held-out codes (alae.plots.latent_scatter:
 the codes as they are when 2-D, else their first two principal components), from its first seed's run.
+Beside it, each system's scatter and loss curves (alae.plots.loss_curves of its stats.jsonl) as
+`figures/NAME-codes.png` and `figures/NAME-losses.png`.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from PIL import Image
 from alae.datasets import to_model_range
 from alae.files import atomic_write
 from alae.model_files.loading import load_networks
-from alae.plots import latent_scatter
+from alae.metrics.results import read_results
+from alae.plots import latent_scatter, loss_curves
 from alae.training.data import held_out_images, held_out_labels
 
 PANELS = ("samples", "reconstructions", "held-out codes")
@@ -39,8 +42,8 @@ def last_grid(run_dir: Path, kind: str) -> Path | None:
 
 
 def report_figure(systems: list[tuple[str, Path]], data_path: Path, holdout: int, out: Path) -> Path:
-    """report.png at `out` for (name, run_dir) pairs; the scatters are kept as `out`'s sibling
-    `figures/NAME-codes.png`."""
+    """report.png at `out` for (name, run_dir) pairs; the scatters and loss curves go to `out`'s
+    sibling folder `figures/`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -51,6 +54,8 @@ def report_figure(systems: list[tuple[str, Path]], data_path: Path, holdout: int
     for row, (name, run_dir) in enumerate(systems):
         codes, labels = heldout_codes(run_dir, data_path, holdout)
         scatter = latent_scatter(codes, labels, out.parent / "figures" / f"{name}-codes.png", title=name)
+        if (run_dir / "stats.jsonl").is_file():
+            loss_curves(read_results(run_dir / "stats.jsonl"), out.parent / "figures" / f"{name}-losses.png", name)
         for col, path in enumerate((last_grid(run_dir, "samples"), last_grid(run_dir, "reconstructions"), scatter)):
             ax = axes[row][col]
             ax.axis("off")
