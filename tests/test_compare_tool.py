@@ -33,8 +33,8 @@ def private_cache(cache, monkeypatch):
     monkeypatch.setenv("ALAE_CACHE", str(cache))
 
 
-def run_compare(out, *inputs, metrics=METRICS, seeds=2):
-    return compare.main([*inputs, "--out", str(out), "--seeds", str(seeds), "--kimg", "0.064", "--device", "cpu",
+def run_compare(out, *inputs, metrics=METRICS, seeds=2, kimg=0.064):
+    return compare.main([*inputs, "--out", str(out), "--seeds", str(seeds), "--kimg", str(kimg), "--device", "cpu",
                          "--metrics", metrics, *TINY])
 
 
@@ -106,6 +106,12 @@ def test_rerun_trains_only_missing_and_interrupted_runs(compared):
     retrained = [k for k in after if k.startswith(("runs/mnist-vae-seed1/", "runs/mnist-aae-cluster-seed0/"))]
     assert {k.split("/")[1] for k in retrained} == {"mnist-vae-seed1", "mnist-aae-cluster-seed0"} and all(k not in before or after[k] != before[k] for k in retrained)
     assert all((compared / "runs" / f"{c}-seed{s}" / TRAINED_MARKER).is_file() for c in CONFIGS for s in (0, 1))
+
+
+def test_a_finished_run_of_other_settings_is_a_one_line_error(compared, capsys):
+    assert run_compare(compared, *CONFIGS, kimg=0.032) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was trained with other settings (train differ" in err[-1]
 
 
 def test_a_run_directory_is_read_not_trained(compared, tmp_path, monkeypatch):

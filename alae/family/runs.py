@@ -12,7 +12,9 @@ config (a built-in name or a YAML path) trained once per seed into `ROOT/NAME-se
 train.seed = S, train.total_kimg = kimg (when given) and the overrides. A trained run is
 finished once `TRAINED_MARKER` exists in it: written atomically after the training loop
 returns, holding the wall time, so an interrupted comparison trains again only the runs that
-have none (their partial directories are removed first).
+have none (their partial directories are removed first). A finished run trained with other
+settings than the comparison now asks for (another --kimg or overrides) is a ConfigError: its
+figures would not be those of this comparison.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import alae.distributed as distributed
 from alae import train as train_cli
-from alae.config import Config, load_config
+from alae.config import Config, ConfigError, load_config, to_dict
 from alae.files import save_json
 from alae.training.loop import train
 from alae.training.records import close_logging
@@ -67,8 +69,20 @@ def plan_runs(inputs: list[str], seeds: list[int], root: Path, kimg: float | Non
             run_overrides = [*overrides, f"train.seed={seed}", *([f"train.total_kimg={kimg}"] if kimg else [])]
             cfg = load_config(given, run_overrides)
             name = cfg.name if cfg.name != "custom" else Path(given).stem
-            runs.append(Run(name, seed, root / f"{name}-seed{seed}", cfg, given, run_overrides))
+            run = Run(name, seed, root / f"{name}-seed{seed}", cfg, given, run_overrides)
+            if run.finished:
+                check_same_settings(run)
+            runs.append(run)
     return runs
+
+
+def check_same_settings(run: Run) -> None:
+    """ConfigError naming the config sections in which a finished run's config.yaml differs from `run.cfg`."""
+    saved, planned = to_dict(load_config(str(run.run_dir / RUN_CONFIG))), to_dict(run.cfg)
+    differ = [section for section in planned if section != "name" and saved.get(section) != planned[section]]
+    if differ:
+        raise ConfigError(f"{run.run_dir} was trained with other settings ({', '.join(differ)} differ from this "
+                          f"comparison's); give a new --out, or the same --kimg and overrides as before")
 
 
 def train_run(run: Run, device: str) -> float:
