@@ -12,7 +12,7 @@ setup(
     description="StyleALAE (Adversarial Latent Autoencoder) training system",
     python_requires=">=3.10",
     packages=["alae", "alae.networks", "alae.training", "alae.training.objectives", "alae.model_files",
-              "alae.metrics", "alae.latents", "alae.editing", "alae.faces", "alae.acceptance", "alae.studio",
+              "alae.metrics", "alae.family", "alae.latents", "alae.editing", "alae.faces", "alae.acceptance", "alae.studio",
               "alae.kernels", "alae.datasets", "alae.tools", "alae.configs"],
     package_dir={
         "alae": "alae",
@@ -63,6 +63,7 @@ setup(
             "alae-doctor=alae.tools.doctor:main",
             "alae-studio=alae.tools.studio:main",
             "alae-classify=alae.tools.classify:main",
+            "alae-compare=alae.tools.compare:main",
         ]
     },
 )

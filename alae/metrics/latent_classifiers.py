@@ -5,7 +5,7 @@ scored on the held-out images' codes (the ALAE paper's MNIST evaluation; splits.
   code takes the label of the nearest training code (the first one on a tie).
 - linear_svm: accuracy in [0, 1] of `sklearn.svm.LinearSVC(C=0.1)` (the original ALAE's
   mnist_ref evaluation) fitted on the training codes as they are, not standardised (our
-  choice, as tools/benchmark_family.py: the original's scaling was not at hand), with up to
+  choice: the original's scaling was not at hand), with up to
   `SVM_MAX_ITER` solver iterations, scikit-learn's other defaults and `random_state` derived
   from (seed, "linear_svm"); `converged` in the details says whether the solver converged.
 
@@ -26,7 +26,7 @@ from alae.metrics.evaluation import Evaluation
 from alae.metrics.results import Figures
 
 SVM_C = 0.1  # the original ALAE's mnist_ref eval.py: LinearSVC(C=0.1)
-SVM_MAX_ITER = 20_000  # ours (scikit-learn's 1000 stops short on unscaled codes), as tools/benchmark_family.py
+SVM_MAX_ITER = 20_000  # ours (scikit-learn's 1000 stops short on unscaled codes)
 NEIGHBOUR_BLOCK = 1024  # held-out codes per distance block (memory: block × training codes float64)
 
 
