@@ -101,6 +101,20 @@ def build_page(studio: Studio, options: StudioOptions) -> gr.Blocks:
                               elem_id="edited")
         command = gr.Textbox(label="The same pixels from the command line", interactive=False, elem_id="command")
         with gr.Row():
+            edit_layers = gr.Dropdown(groups, value="all", label="Directions move the layers", elem_id="edit-layers")
+            mix_layers = gr.Dropdown([MIX_OFF, *groups], value=MIX_OFF, label="Second face's styles on")
+            blend = gr.Slider(0, 1, 0, step=0.01, label="Blend toward the second face")
+        with gr.Row():
+            reset = gr.Button("Reset sliders")
+            computed = gr.Number(options.computed, precision=0, minimum=1, label="Directions to compute")
+            add_pca = gr.Button("Add PCA directions")
+            add_sefa = gr.Button("Add SeFa directions", visible=studio.model.backbone == "style")
+        sliders = []
+        with gr.Row():
+            for k in range(MAX_SLIDERS):
+                sliders.append(gr.Slider(-STRENGTH_RANGE, STRENGTH_RANGE, 0, step=STRENGTH_STEP,
+                                         visible=False, elem_id=f"direction-{k}", min_width=240))
+        with gr.Row():
             with gr.Column():
                 first_kind = gr.Radio(FIRST_KINDS, value="image" if labels else "seed", label="Face")
                 first_image = gr.Dropdown(labels, value=labels[0] if labels else None, label="Image (--images)")
@@ -120,20 +134,6 @@ def build_page(studio: Studio, options: StudioOptions) -> gr.Blocks:
                 noise = gr.Radio(list(STUDIO_NOISE), value="fixed", label="Noise", elem_id="noise")
                 psi = gr.Slider(0, 1, options.psi, step=0.05, label="Truncation ψ (seeds)")
                 cutoff = gr.Number(options.cutoff, precision=0, minimum=0, label="Truncated layers (seeds)")
-        with gr.Row():
-            edit_layers = gr.Dropdown(groups, value="all", label="Directions move the layers", elem_id="edit-layers")
-            mix_layers = gr.Dropdown([MIX_OFF, *groups], value=MIX_OFF, label="Second face's styles on")
-            blend = gr.Slider(0, 1, 0, step=0.01, label="Blend toward the second face")
-        with gr.Row():
-            reset = gr.Button("Reset sliders")
-            computed = gr.Number(options.computed, precision=0, minimum=1, label="Directions to compute")
-            add_pca = gr.Button("Add PCA directions")
-            add_sefa = gr.Button("Add SeFa directions", visible=studio.model.backbone == "style")
-        sliders = []
-        with gr.Row():
-            for k in range(MAX_SLIDERS):
-                sliders.append(gr.Slider(-STRENGTH_RANGE, STRENGTH_RANGE, 0, step=STRENGTH_STEP,
-                                         visible=False, elem_id=f"direction-{k}", min_width=240))
         with gr.Row():
             save = gr.Button("Save PNG and latents", elem_id="save")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
@@ -206,8 +206,8 @@ def build_page(studio: Studio, options: StudioOptions) -> gr.Blocks:
             for k in range(MAX_SLIDERS):
                 if k < len(studio.directions):
                     d = studio.directions[k].direction
-                    label = f"{d.attribute} ({d.method}, scale {d.scale:.3g}) — {studio.directions[k].file}"
-                    updates.append(gr.update(label=label, visible=True))
+                    updates.append(gr.update(label=f"{d.attribute} ({d.method}, scale {d.scale:.3g})",
+                                             info=studio.directions[k].file, visible=True))
                 else:
                     updates.append(gr.update(visible=False))
             return updates, notes
