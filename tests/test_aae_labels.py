@@ -212,6 +212,22 @@ def test_the_supervised_config_trains_with_labels_and_draws_the_style_figure(tra
     torch.testing.assert_close(reconstruction, by_hand)
 
 
+def test_code_metrics_of_a_supervised_model_use_z_and_its_reconstructions_the_labels(trained, mnist):
+    """knn1 on z alone (the given one-hot would name the class by itself); mse_rec with the labels."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    model = alae.load_model(trained["supervised"], "cpu").networks
+    knn, mse = compute_metrics(["knn1", "mse_rec"], model, mnist, holdout=20, progress=False)
+    train_x, train_labels = digits(mnist, 0, 4980)
+    test_x, test_labels = digits(mnist, 4980, 20)
+    with torch.no_grad():
+        z_train, z_test = model.E(train_x).double().numpy(), model.E(test_x).double().numpy()
+        reconstruction = model.reconstruct(test_x, 0, 1.0, labels=test_labels)
+    expected = KNeighborsClassifier(1).fit(z_train, train_labels.numpy()).score(z_test, test_labels.numpy())
+    assert knn.value == pytest.approx(expected)
+    assert mse.value == pytest.approx((reconstruction.double() - test_x.double()).square().mean().item(), rel=1e-5)
+
+
 def test_the_2d_config_gives_d_the_label_to_pick_the_mixture_component(trained):
     cfg = alae.load_config(str(trained["2d"] / "config.yaml"))
     assert cfg.model.latent_dim == 2 and cfg.train.prior == "mixture" and cfg.train.prior_labels

@@ -32,6 +32,7 @@ def heldout_codes(run_dir: Path, data_path: Path, holdout: int) -> tuple[np.ndar
     labels = held_out_labels(data_path, model.resolution, holdout)
     codes = model.encode(to_model_range(images), model.num_lods - 1, 1.0,
                          labels=labels if model.decoder_labels else None)
+    codes = codes[:, :model.latent_dim] if model.decoder_labels else codes  # z: the label is given, not learnt
     return codes.double().numpy(), labels.numpy()
 
 

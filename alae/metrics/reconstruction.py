@@ -29,6 +29,7 @@ from alae.metrics.frechet import feature_moments, frechet_distance
 from alae.metrics.lpips_inputs import downscale_for_vgg
 from alae.metrics.results import Figures
 from alae.metrics.sharding import gather_rows, sum_over_ranks
+from alae.metrics.splits import image_labels
 from alae.networks.layers import downsample2x
 
 
@@ -118,7 +119,8 @@ def mse_rec(ev: Evaluation, name: str, count: int | None) -> Figures:
     bar = ev.progress(len(ev.my_shard(indices)), name)
     for batch, images in ev.image_batches(indices, ev.full_resolution):
         originals = to_model_range(images)
-        rec = reconstruct_at_full_resolution(ev.model, originals, ev.lod, ev.alpha, _positions(batch, indices), ev.seed)
+        rec = reconstruct_at_full_resolution(ev.model, originals, ev.lod, ev.alpha, _positions(batch, indices), ev.seed,
+                                             image_labels(ev, batch))
         squared += (rec.double() - originals.double()).square().sum().item()
         values += originals.numel()
         bar.update(len(images))

@@ -47,15 +47,27 @@ def labels(ev: Evaluation, indices: range) -> np.ndarray:
     return np.array([images.label(i) for i in indices], dtype=np.int64)
 
 
+def image_labels(ev: Evaluation, batch: range) -> torch.Tensor | None:
+    """The labels of database images `batch` (int64 on the device) for a model whose decoder
+    takes them; None for every other model."""
+    if not ev.model.decoder_labels:
+        return None
+    return torch.from_numpy(labels(ev, batch)).to(ev.device)
+
+
 @torch.no_grad()
 def codes(ev: Evaluation, indices: range) -> np.ndarray | None:
     """float64 [len(indices), latent]: the model's codes (`LatentAutoencoder.encode`: w = E(x) for
     ALAE, a Gaussian posterior's mean, E(x) or E(x, 0) for the others) of database images
-    `indices` at (lod, alpha), each rank encoding its shard; on rank 0, None elsewhere."""
+    `indices` at (lod, alpha), each rank encoding its shard; on rank 0, None elsewhere. For a
+    model whose decoder takes the label (train.categories_from=label) the code is z alone: the
+    one-hot label it is given is no part of what E learnt."""
     key = ("codes", indices.start, indices.stop)
     if key not in ev.memo:
-        parts = [ev.model.encode(to_model_range(images), ev.lod, ev.alpha).float()
-                 for _, images in ev.image_batches(indices, ev.resolution)]
+        model = ev.model
+        parts = [model.encode(to_model_range(images), ev.lod, ev.alpha, labels=image_labels(ev, batch)).float()
+                 [:, :model.latent_dim if model.decoder_labels else None]
+                 for batch, images in ev.image_batches(indices, ev.resolution)]
         gathered = gather_rows(torch.cat(parts), len(indices), ev.ctx)
         ev.memo[key] = None if gathered is None else gathered.double().numpy()
     return ev.memo[key]
