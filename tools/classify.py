@@ -37,6 +37,7 @@ from alae.datasets import to_model_range
 from alae.files import save_image, save_json, save_text
 from alae.grids import grid_uint8
 from alae.latents.image_inputs import gather_images, load_images
+from alae.latents.options import add_lmdb_arguments
 from alae.model_files.loading import networks_from_weights, read_weights
 from alae.progress import progress
 
@@ -50,10 +51,7 @@ def parse_args(argv):
     p.add_argument("--batch", type=int, default=64, help="images per batch")
     p.add_argument("--per-class", type=int, default=64, help="images shown in each classes/K.png")
     p.add_argument("--columns", type=int, default=8, help="columns of each classes/K.png")
-    p.add_argument("--lmdb-split", choices=["held-out", "all"], default="held-out",
-                   help="which images of an alae LMDB to use")
-    p.add_argument("--holdout", type=int, help="held-out images at the end of an LMDB (default: the model's "
-                                               "data.holdout)")
+    add_lmdb_arguments(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = p.parse_args(argv)
     for name in ("batch", "per_class", "columns"):

@@ -35,11 +35,16 @@ def add_inversion_arguments(p: argparse.ArgumentParser, refine: bool = True) -> 
         g.add_argument("--noise", choices=NOISE_MODES, default="const",
                        help="generator noise (default const: one fixed set of maps)")
     g.add_argument("--batch", type=int, default=8, help="images per batch")
+    add_lmdb_arguments(g)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def add_lmdb_arguments(g) -> None:
+    """--lmdb-split / --holdout: which images of an alae LMDB a tool reads (load_image_model)."""
     g.add_argument("--lmdb-split", choices=["held-out", "all"], default="held-out",
                    help="which images of an alae LMDB to use")
     g.add_argument("--holdout", type=int, help="held-out images at the end of an LMDB (default: the model's "
                                                "data.holdout, 32 for original models)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
 def add_seed_arguments(p: argparse.ArgumentParser) -> None:
