@@ -1,7 +1,7 @@
 """The classical baselines a comparison's table carries, on the same split as the systems.
 
 The digits: the database at `DIGIT_SIDE` px, the last `holdout` held out (alae.metrics.splits).
-Rows (alae.metrics.baselines computes each figure):
+Rows (alae.family.classical computes each figure):
 
 - "pixels": knn1 and linear_svm on the raw pixels;
 - "PCA-d codes", for each code size d of the compared systems: knn1 and linear_svm on the
@@ -24,7 +24,7 @@ import torch
 from alae.config import MLP_RESOLUTION
 from alae.family.evaluation import METRIC_SEED
 from alae.family.table import SystemRow
-from alae.metrics import baselines
+from alae.family import classical
 from alae.training.data import open_images
 
 DIGIT_SIDE = MLP_RESOLUTION  # the digits as stored (28 px); 32 px models see them with a zero border
@@ -35,7 +35,7 @@ DEFAULT_LABELLED = 100  # AAE paper §5
 def split_digits(data_path: Path, holdout: int):
     """(train pixels [N, 784], train labels [N], held-out pixels [M, 784], held-out labels [M], classes)."""
     images = open_images(data_path, DIGIT_SIDE)
-    rows = baselines.pixel_rows(torch.stack([images[i] for i in range(len(images))]))
+    rows = classical.pixel_rows(torch.stack([images[i] for i in range(len(images))]))
     labels = np.array([images.label(i) for i in range(len(images))], dtype=np.int64)
     cut = len(images) - holdout
     return rows[:cut], labels[:cut], rows[cut:], labels[cut:], images.classes
@@ -49,17 +49,17 @@ def baseline_rows(data_path: Path, holdout: int, seeds: list[int], code_sizes: l
 
     def classifiers(name: str, train_x: np.ndarray, test_x: np.ndarray) -> SystemRow:
         pair = (train_x, train_labels, test_x, test_labels)
-        return SystemRow(name, {"knn1": [baselines.knn1_accuracy(*pair)],
-                                "linear_svm": [baselines.linear_svm_accuracy(*pair, METRIC_SEED)]}, seeds=[METRIC_SEED])
+        return SystemRow(name, {"knn1": [classical.knn1_accuracy(*pair)],
+                                "linear_svm": [classical.linear_svm_accuracy(*pair, METRIC_SEED)]}, seeds=[METRIC_SEED])
 
     rows = [classifiers("pixels", train, test)]
     for dim in sorted(set(code_sizes)):
-        rows.append(classifiers(f"PCA-{dim} codes", *baselines.pca_codes(train, test, dim, METRIC_SEED)))
+        rows.append(classifiers(f"PCA-{dim} codes", *classical.pca_codes(train, test, dim, METRIC_SEED)))
     for k in sorted(set(clusters)) or [DEFAULT_CLUSTERS]:
-        rows.append(SystemRow(f"k-means {k}", {"class_error": [baselines.kmeans_error(*arrays, k, classes, seed)
+        rows.append(SystemRow(f"k-means {k}", {"class_error": [classical.kmeans_error(*arrays, k, classes, seed)
                                                                for seed in seeds]}, seeds=list(seeds)))
     for count in sorted(set(labelled)) or [DEFAULT_LABELLED]:
         rows.append(SystemRow(f"RBF SVM, {count} labels",
-                              {"class_error": [baselines.labelled_svm_error(*arrays, count, classes, seed)
+                              {"class_error": [classical.labelled_svm_error(*arrays, count, classes, seed)
                                                for seed in seeds]}, seeds=list(seeds)))
     return rows
