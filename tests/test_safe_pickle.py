@@ -69,3 +69,20 @@ def test_the_control_plain_pickle_would_run_it(tmp_path):
     marker = tmp_path / "code-ran"
     pickle.load(io.BytesIO(pickle.dumps(RunsCode(marker))))
     assert marker.exists()
+
+
+def test_allowed_globals_are_taken_from_the_table_and_nothing_is_imported(monkeypatch):
+    """A file's module and name only select an entry of ALLOWED_GLOBALS: no import, no getattr by its names."""
+    import builtins
+
+    from alae.model_files.safe_pickle import ALLOWED_GLOBALS, DataOnlyUnpickler
+
+    def no_import(*args, **kwargs):
+        raise AssertionError(f"the unpickler imported {args[0]!r}")
+
+    unpickler = DataOnlyUnpickler(io.BytesIO(b""))
+    monkeypatch.setattr(builtins, "__import__", no_import)
+    assert unpickler.find_class("torch._utils", "_rebuild_tensor_v2") is torch._utils._rebuild_tensor_v2
+    assert unpickler.find_class("collections", "OrderedDict") is collections.OrderedDict
+    assert issubclass(unpickler.find_class("os", "system"), Placeholder)
+    assert all(not isinstance(v, str) for v in ALLOWED_GLOBALS.values())
