@@ -183,8 +183,8 @@ def test_upload_edit_and_reproduce_in_a_real_browser(served, browser, outgoing, 
     wait_for(lambda: "exceed the maximum allowed size" in browser.page_source and "big.png" in browser.page_source,
              "the oversized upload's message")  # Gradio refuses it before it reaches the studio's own check
 
-    set_slider(browser, "direction-0", -1.5)  # still working after the bad uploads, on the same face
-    wait_for(lambda: "=-1.5" in text_of(browser, "command") and "face.png" in text_of(browser, "command"),
+    set_slider(browser, "direction-0", 1.5)  # still working after the bad uploads, on the same face
+    wait_for(lambda: "=1.5" in text_of(browser, "command") and "face.png" in text_of(browser, "command"),
              "an edit after the bad uploads")
     shown = fetch_pixels(wait_for(lambda: (s := image_src(browser, "edited")) != after and s, "the new edit"))
     browser.find_element(By.ID, "save").click()
