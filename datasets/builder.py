@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lmdb
-from tqdm import tqdm
+
+from alae.progress import progress as progress_bar
 
 from .codec import ENCODING_POLICIES, record_encoding
 from .errors import DatasetError
@@ -86,7 +87,7 @@ def build_database(
     the first readable image's shorter side rounded down to a power of two, 32 for 'lfw' and
     MNIST, which is stored at 32 only) of the first `limit` images in the source's order, with
     their labels when the source has them. workers: decoding processes (0 or 1: in this
-    process). progress: show a tqdm bar and report skipped files on stderr. A transaction is
+    process). progress: show a bar (alae.progress) and report skipped files on stderr. A transaction is
     committed every `commit_images` images or `commit_bytes` bytes of records.
 
     Re-running with the same arguments resumes an interrupted build, or returns at once when the
@@ -160,7 +161,7 @@ def _write_images(env, maker, names, state, workers, progress, commit_images, co
     batch, batch_bytes = [], 0
     items = list(enumerate(names))[next_source:]
     workers = default_workers() if workers is None else workers
-    bar = tqdm(total=len(names), initial=next_source, unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=len(names), initial=next_source, unit="img", disable=not progress)
     with bar, _prepared(maker, items, workers) as prepared:
         for image in prepared:
             bar.update()

@@ -3,12 +3,12 @@
 When the metadata declares them, also: every image has a label record in [0, classes), and the
 zero border around the native picture (native_resolution) of the max level is all zeros.
 """
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+
+from alae.progress import progress as progress_bar
 
 from .codec import decode_record
 from .layout import (
@@ -44,7 +44,7 @@ def verify_database(path, progress: bool = False) -> VerifyReport:
     """Decode every record of the database at `path` and compare its lower levels with a fresh pyramid.
 
     Raises DatasetError when `path` is missing or not an alae database; an incomplete build is
-    reported as a problem. progress: show a tqdm bar on stderr.
+    reported as a problem. progress: show a bar (alae.progress) on stderr.
     """
     meta = read_metadata(path, allow_incomplete=True)
     resolutions, channels = meta["resolutions"], meta["channels"]
@@ -65,7 +65,7 @@ def verify_database(path, progress: bool = False) -> VerifyReport:
     with env.begin(buffers=True) as txn:
         if env.stat()["entries"] != expected_entries:
             report.problems.append(f"{env.stat()['entries']} records, expected {expected_entries}")
-        for index in tqdm(range(report.count), unit="img", disable=not progress, file=sys.stderr):
+        for index in progress_bar(range(report.count), total=report.count, unit="img", disable=not progress):
             report.problems.extend(_check_image(txn, index, resolutions, encodings, channels, border))
             if report.classes is not None:
                 report.problems.extend(_check_label(txn, index, report.classes))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from alae.progress import format_duration
 from alae.training.schedule import Phase
 
 
@@ -31,6 +32,7 @@ class TickReport:
     maintenance_s: float
     elapsed_s: float  # since this process started training
     peak_gpu_gib: float | None  # None off GPU
+    threads: int  # CPU threads torch computes with (train.threads)
     timestamp: float  # time.time() at the tick's end
 
     @property
@@ -70,22 +72,10 @@ class TickReport:
                "lod": self.phase.lod, "alpha": self.phase.alpha, "lr": self.phase.lr, "batch": self.phase.batch,
                **dict(self.ordered_stats()),
                "img_per_s": self.img_per_s, "sec_per_kimg": self.sec_per_kimg, "maintenance_s": self.maintenance_s,
-               "timestamp": self.timestamp}
+               "threads": self.threads, "timestamp": self.timestamp}
         if self.peak_gpu_gib is not None:
             row["peak_gpu_mem_gib"] = self.peak_gpu_gib
         return row
-
-
-def format_duration(seconds: float) -> str:
-    """12s, 3m 04s, 5h 06m 07s, 2d 03h 04m."""
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s // 60 % 60:02d}m {s % 60:02d}s"
-    return f"{s // 86400}d {s // 3600 % 24:02d}h {s // 60 % 60:02d}m"
 
 
 def peak_gpu_memory_gib(device: torch.device) -> float | None:
