@@ -85,6 +85,9 @@ class TrainConfig:
     batch_per_lod: list[int] = field(default_factory=lambda: [512, 256, 128, 64, 32, 32, 32, 32, 32])  # original, global
     lr_per_lod: list[float] = field(default_factory=lambda: [0.0015] * 6 + [0.002, 0.003, 0.003])  # original
     batch_gpu: int = 0  # per-process micro-batch cap for gradient accumulation; 0 = no cap
+    # CPU threads torch computes with in each process; 0 = automatic: OMP_NUM_THREADS if set, else the
+    # cores this process may use divided by torchrun's local ranks (alae/threads.py, docs/PERFORMANCE.md)
+    threads: int = 0
     adam_beta1: float = 0.0  # original
     adam_beta2: float = 0.99  # original
     adam_eps: float = 1e-8  # original
@@ -293,6 +296,7 @@ def validate(cfg: Config) -> None:
     _require(all(b > 0 for b in t.batch_per_lod), "train.batch_per_lod", "batches must be positive")
     _require(all(lr > 0 for lr in t.lr_per_lod), "train.lr_per_lod", "learning rates must be positive")
     _require(t.batch_gpu >= 0, "train.batch_gpu", "must be >= 0 (0 = no cap)")
+    _require(t.threads >= 0, "train.threads", "must be >= 0 (0 = automatic)")
     _require(0 <= t.adam_beta1 < 1 and 0 <= t.adam_beta2 < 1, "train.adam_beta1/adam_beta2", "must be in [0, 1)")
     _require(t.adam_eps > 0, "train.adam_eps", "must be positive")
     _require(t.r1_gamma >= 0, "train.r1_gamma", "must be >= 0")

@@ -40,6 +40,7 @@ from alae.latents.image_inputs import gather_images, load_images
 from alae.latents.options import add_lmdb_arguments
 from alae.model_files.loading import networks_from_weights, read_weights
 from alae.progress import progress
+from alae.threads import add_threads_argument, apply_threads
 
 PROG = "alae-classify"
 
@@ -53,6 +54,7 @@ def parse_args(argv):
     p.add_argument("--columns", type=int, default=8, help="columns of each classes/K.png")
     add_lmdb_arguments(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_threads_argument(p)
     args = p.parse_args(argv)
     for name in ("batch", "per_class", "columns"):
         if getattr(args, name) < 1:
@@ -72,6 +74,7 @@ def predictions_table(names: list[str], probabilities: torch.Tensor) -> str:
 
 
 def classify(args, argv) -> int:
+    apply_threads(args.threads)
     device = resolve_device(args.device)
     weights = read_weights(args.model)
     cfg, model = networks_from_weights(weights, device)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import alae.distributed as distributed
 from alae.cli import MODEL_HELP, ToolError, resolve_device, run_tool
+from alae.threads import add_threads_argument, apply_threads
 from alae.datasets.builder import default_workers
 from alae.metrics import MODES, RESULTS_FILE, append_result, check_metric_names, compute_metrics
 from alae.model_files.loading import networks_from_weights, read_weights
@@ -53,6 +54,7 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0, help="base seed of latents, noise and KID subsets")
     p.add_argument("--workers", type=int, default=default_workers(), help="processes reading the database")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    add_threads_argument(p)
     args = p.parse_args(argv)
     if args.batch < 1:
         p.error("--batch must be at least 1")
@@ -80,6 +82,7 @@ def measure(args) -> int:
     if args.holdout is not None and args.holdout < 1:
         raise ToolError(f"--holdout must be at least 1, got {args.holdout}")
     resolve_device(args.device)  # a clear error for --device cuda without a GPU
+    apply_threads(args.threads)
     ctx = distributed.init(args.device)
     try:
         weights = read_weights(args.model)

@@ -43,6 +43,7 @@ from alae.latents.options import (
 from alae.metrics.per_image import mse, psnr, ssim
 from alae.model_files.loading import model_fingerprint
 from alae.progress import progress
+from alae.threads import add_threads_argument, apply_threads
 
 PROG = "alae-reconstruct"
 SSIM_MIN_SIZE = 11  # SSIM's 11x11 Gaussian window
@@ -55,6 +56,7 @@ def parse_args(argv):
     p.add_argument("--grid", type=int, default=32, help="images shown in grid.png")
     p.add_argument("--grid-cols", type=int, default=8, help="columns of grid.png")
     add_inversion_arguments(p)
+    add_threads_argument(p)
     args = p.parse_args(argv)
     check_inversion_arguments(p, args)
     for name in ("grid", "grid_cols"):
@@ -95,6 +97,7 @@ def output_path(folder: Path, name: str) -> Path:
 
 
 def reconstruct(args, argv) -> int:
+    apply_threads(args.threads)
     weights, cfg, model, device, holdout = load_image_model(args)
     lod, resolution = cfg.num_lods - 1, cfg.resolution
     refs = gather_images(args.images, resolution, holdout, args.lmdb_split)
