@@ -6,8 +6,8 @@
     alae-train --config ffhq --data /data/ffhq-lmdb --init ffhq-original.pt --start-kimg final   # fine-tune
 
 The command line: arguments → config → run directory, data and what the run starts from
-(`prepare_run`) → `alae.training.loop.train`, which takes a validated config and paths, not
-arguments. Errors a user can fix are one line (`alae-train: error: ...`), also in the run's
+(`prepare_run`) → `alae.training.loop.train`, which takes a validated config, the run's data
+and paths, not arguments. Errors a user can fix are one line (`alae-train: error: ...`), also in the run's
 log.txt once it has one.
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ from alae.training.data import resolve_data_path
 from alae.training.loop import RunInputs, train
 from alae.training.metrics import check_training_metrics
 from alae.training.records import close_logging
+from alae.training.run_data import RunData
 from alae.training.schedule import final_stable_kimg
 
 log = logging.getLogger("alae")
@@ -100,11 +101,12 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Path, Weights | No
     return cfg, Path(args.out or Path("runs") / cfg.name), init
 
 
-def prepare_run(args: argparse.Namespace, ctx: distributed.Context) -> tuple[Config, Path, Path, RunInputs]:
+def prepare_run(args: argparse.Namespace, ctx: distributed.Context) -> tuple[Config, Path, RunData, RunInputs]:
     """Everything before training that the command line decides: the config, checked for this
-    world size and its metrics before anything is written; the run directory (rank 0 creates it
-    and writes config.yaml); the data path (rank 0 first: `lfw` may build the demo database);
-    and what the run starts from."""
+    world size and its metrics before anything is written; the run's data, opened and checked
+    against the config before anything is written (rank 0 first: `lfw` may build the demo
+    database); the run directory (rank 0 creates it and writes config.yaml); and what the run
+    starts from."""
     cfg, run_dir, init = resolve_config(args)
     check_world_size(cfg, ctx.world_size)
     check_training_metrics(cfg.log.metrics)
@@ -114,13 +116,13 @@ def prepare_run(args: argparse.Namespace, ctx: distributed.Context) -> tuple[Con
     else:
         inputs = RunInputs(init=init, start_images=init_start_images(args.start_kimg, cfg) if init is not None else 0)
     if ctx.is_main:
-        data_path = resolve_data_path(cfg, args.data)
+        data = RunData(resolve_data_path(cfg, args.data), cfg)
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
     distributed.barrier(ctx.world_size)
     if not ctx.is_main:
-        data_path = resolve_data_path(cfg, args.data)
-    return cfg, run_dir, data_path, inputs
+        data = RunData(resolve_data_path(cfg, args.data), cfg)
+    return cfg, run_dir, data, inputs
 
 
 def read_resume_checkpoint(path: Path, cfg: Config) -> dict:
@@ -143,8 +145,8 @@ def main(argv=None) -> int:
 
     def body() -> None:
         ctx = distributed.init(args.device)
-        cfg, run_dir, data_path, inputs = prepare_run(args, ctx)
-        train(cfg, run_dir, data_path, ctx, inputs)
+        cfg, run_dir, data, inputs = prepare_run(args, ctx)
+        train(cfg, run_dir, data, ctx, inputs)
 
     def log_error(message: str) -> None:
         if log.handlers:  # a started run's log.txt says why it stopped

@@ -18,7 +18,8 @@ from alae.metrics.class_error import NO_CLASS, cluster_classes
 from alae.grids import grid_uint8
 from alae.model import LatentAutoencoder, ModelInputError
 from alae.priors import WithCategory, make_prior
-from alae.training.labelled import LabelledSet, balanced_subset
+from alae.training.labelled import balanced_subset
+from alae.training.run_data import RunData
 
 TINY = ["model.mlp_width=32", "model.latent_dim=4", "model.discriminator_width=16", "train.batch_per_lod=[16]",
         "data.holdout=20", "data.workers=0", "log.grid_size=2", "log.kimg_per_tick=0.032", "log.kimg_per_sample=1",
@@ -60,7 +61,7 @@ def test_the_labelled_subset_is_exactly_n_balanced_and_seeded():
 
 def test_the_labelled_set_of_the_digits_and_its_batches(mnist):
     cfg = load_config("mnist-aae-semi", ["data.labelled=20", "train.seed=3"])
-    labelled = LabelledSet(mnist, 4500, cfg)
+    labelled = RunData(mnist, cfg).labelled
     assert torch.bincount(labelled.labels, minlength=10).tolist() == [2] * 10
     assert int(labelled.indices.max()) < 4500  # never a held-out digit
     images, labels = labelled.batch(28, step=5, global_batch=8, rank=0, world_size=1)

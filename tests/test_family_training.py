@@ -26,8 +26,8 @@ TINY = ["model.mlp_width=32", "model.latent_dim=4", "train.batch_per_lod=[16]", 
 WEIGHTS = {"vae": ["train.kl_weight=0.5"], "wae_mmd": ["train.wae_lambda=3"], "wae_gan": ["train.wae_lambda=3"]}
 
 ROW_KEYS = {"tick", "kimg", "images_seen", "step", "lod", "alpha", "lr", "batch", "img_per_s", "sec_per_kimg",
-            "maintenance_s", "timestamp", "peak_gpu_mem_gib"}
-TIMING_KEYS = {"img_per_s", "sec_per_kimg", "maintenance_s", "timestamp", "peak_gpu_mem_gib"}
+            "maintenance_s", "threads", "timestamp", "peak_gpu_mem_gib"}
+TIMING_KEYS = {"img_per_s", "sec_per_kimg", "maintenance_s", "threads", "timestamp", "peak_gpu_mem_gib"}
 # What each objective reports (its module docstring): the required statistics, then the diagnostics it may add.
 REQUIRED = {"alae": {"loss_d", "loss_g", "loss_latent"}, "vae": {"loss_vae", "nll", "kl", "elbo"},
             "aae": {"loss_rec", "loss_d", "loss_e"}, "wae_mmd": {"loss_wae", "loss_rec", "mmd"},

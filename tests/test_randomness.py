@@ -1,4 +1,7 @@
 """Draws depend on the global sample index only: splitting a batch over ranks changes nothing."""
+import random
+
+import pytest
 import torch
 
 from alae import randomness
@@ -49,3 +52,29 @@ def test_derive_seed_is_stable_and_distinct():
     assert randomness.derive_seed(1, "a", 2) == randomness.derive_seed(1, "a", 2)
     assert len({randomness.derive_seed(1, "a", i) for i in range(100)}) == 100
     assert 0 <= randomness.derive_seed(5) < 2**63
+
+
+def test_derive_seeds_mixes_the_same_seeds_as_seedsequence_for_every_index():
+    """derive_seeds writes SeedSequence's arithmetic out over arrays; the reference is numpy's
+    SeedSequence itself (through derive_seed), on prefixes of every kind: none, zero, names,
+    integers of one and of several 32-bit words."""
+    rng = random.Random(0)
+    kinds = [lambda: 0, lambda: rng.randrange(100), lambda: rng.randrange(2**32), lambda: rng.randrange(2**96),
+             lambda: rng.choice(["d", "g", "latent", "noise", "z1", "eta"])]
+    for _ in range(300):
+        prefix = [rng.choice(kinds)() for _ in range(rng.randrange(0, 7))]
+        indices = [0, 1, 2**32 - 1, *(rng.randrange(2**32) for _ in range(rng.randrange(0, 6)))]
+        assert randomness.derive_seeds(prefix, indices) == [randomness.derive_seed(*prefix, i) for i in indices]
+    assert randomness.derive_seeds([1, "a"], range(0)) == []
+    with pytest.raises(ValueError, match="below 2"):
+        randomness.derive_seeds([1], [2**32])
+
+
+def test_per_sample_noise_seeds_each_sample_by_its_index():
+    """Each sample's maps are those of a generator seeded by derive_seed(*parts, index), by hand."""
+    shapes, indices = [(2, 4, 4), (1, 8, 8)], [5, 9, 3]
+    maps = randomness.per_sample_noise(shapes, indices, torch.device("cpu"), 7, 11, "g", "noise")
+    for row, index in enumerate(indices):
+        g = torch.Generator().manual_seed(randomness.derive_seed(7, 11, "g", "noise", index))
+        for k, shape in enumerate(shapes):
+            assert torch.equal(maps[k][row], torch.randn(shape, generator=g))

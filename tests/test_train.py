@@ -28,7 +28,7 @@ def demo_cache(tmp_path_factory):
 
 STAT_NAMES = {"loss_d", "loss_g", "loss_latent", "logits_real", "logits_fake", "r1"}
 ROW_KEYS = {"tick", "kimg", "images_seen", "step", "lod", "alpha", "lr", "batch", "img_per_s", "sec_per_kimg",
-            "maintenance_s", "timestamp"} | STAT_NAMES
+            "maintenance_s", "threads", "timestamp"} | STAT_NAMES
 
 
 def rows(path):
@@ -225,7 +225,7 @@ def test_the_loop_reads_the_step_statistics_on_the_host_once_per_tick(tmp_path, 
 def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_images):
     from alae.config import from_dict
     from alae.model import LatentAutoencoder
-    from alae.training.data import held_out_images, resolve_data_path
+    from alae.training.data import held_out_images, open_images, resolve_data_path
     from alae.training.metrics import reconstruction_mse
     from alae.training.schedule import phase_at
 
@@ -242,7 +242,7 @@ def test_metrics_jsonl_gets_mse_rec_at_metric_ticks(tmp_path, options, metric_im
     cfg = from_dict(final["config"])
     ema = LatentAutoencoder(cfg).eval()
     ema.load_state_dict(final["ema"])
-    held_out = held_out_images(resolve_data_path(cfg, None), cfg.model.resolution, cfg.data.holdout)
+    held_out = held_out_images(open_images(resolve_data_path(cfg, None), cfg.model.resolution), cfg.data.holdout)
     last_step = phase_at(cfg.train, cfg.model, 56)
     assert (table[-1]["lod"], table[-1]["alpha"]) == (last_step.lod, last_step.alpha) == (1, pytest.approx(0.5))
     expected = reconstruction_mse(ema, held_out, last_step, "cpu", cfg.train.seed)[0]
@@ -266,6 +266,29 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, monkeypatch, argv, messag
     assert train.main([*argv, "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("option, message", [
+    ("data.holdout=100", "data.holdout = 100 leaves no training images (100 in"),
+    ("train.batch_per_lod=[8, 128]", "the global batch (128) is larger than the training set (96 images"),
+])
+def test_data_that_cannot_train_is_refused_before_the_run_folder_exists(tmp_path, capsys, option, message):
+    out = tmp_path / "run"
+    assert run(out, 0.064, option) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_train_threads_sets_and_records_the_cpu_threads(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        assert run(tmp_path, 0.032, "train.threads=1") == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert [r["threads"] for r in rows(tmp_path / "stats.jsonl")] == [1, 1]
+    assert "| 1 CPU threads (asked for)" in (tmp_path / "log.txt").read_text()
 
 
 def record_first_step(monkeypatch):

@@ -90,7 +90,7 @@ def test_the_loader_flips_exactly_the_images_the_epoch_order_marks(tmp_path):
     assert 0 < sum(bool(flips[i]) for i in first) < batch
 
     def first_batch(mirror):
-        batch_ = next(iter(make_loader(db, 8, num_train, batch, 0, 1, seed, DataPosition(), mirror, workers=0)))
+        batch_ = next(iter(make_loader(images, num_train, batch, 0, 1, seed, DataPosition(), mirror, workers=0)))
         assert torch.equal(batch_.labels, torch.full((batch,), NO_LABEL))  # a database without labels
         return batch_.images
 

@@ -18,7 +18,7 @@ from alae.files import atomic_write
 from alae.model_files.loading import load_networks
 from alae.metrics.results import read_results
 from alae.plots import latent_scatter, loss_curves
-from alae.training.data import held_out_images, held_out_labels
+from alae.training.data import database_labels, held_out_images, open_images
 
 PANELS = ("samples", "reconstructions", "held-out codes")
 PANEL_INCHES = 3.2  # side of one panel
@@ -28,8 +28,8 @@ PANEL_INCHES = 3.2  # side of one panel
 def heldout_codes(run_dir: Path, data_path: Path, holdout: int) -> tuple[np.ndarray, np.ndarray]:
     """(codes float64 [holdout, code size], labels [holdout]) of the held-out digits, EMA networks at the last lod."""
     _, model = load_networks(run_dir, "cpu", verbose=False)
-    images = held_out_images(data_path, model.resolution, holdout)
-    labels = held_out_labels(data_path, model.resolution, holdout)
+    database = open_images(data_path, model.resolution)
+    images, labels = held_out_images(database, holdout), database_labels(database)[-holdout:]
     codes = model.encode(to_model_range(images), model.num_lods - 1, 1.0,
                          labels=labels if model.decoder_labels else None)
     codes = codes[:, :model.latent_dim] if model.decoder_labels else codes  # z: the label is given, not learnt

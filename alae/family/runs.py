@@ -94,8 +94,8 @@ def train_run(run: Run, device: str) -> float:
     start = time.perf_counter()
     try:
         ctx = distributed.init(device)
-        cfg, run_dir, data_path, inputs = train_cli.prepare_run(args, ctx)
-        train(cfg, run_dir, data_path, ctx, inputs)
+        cfg, run_dir, data, inputs = train_cli.prepare_run(args, ctx)
+        train(cfg, run_dir, data, ctx, inputs)
     finally:
         close_logging()
     seconds = time.perf_counter() - start

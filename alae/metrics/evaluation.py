@@ -1,7 +1,8 @@
 """What the metrics of one round share: the model at (lod, alpha), the data, the ranks, the feature networks.
 
 An `Evaluation` is made once per `compute_metrics` call. It opens the database at the
-resolutions asked for, loads the Inception and LPIPS networks on first use, hands out this
+resolutions asked for (or takes them from a database already open, `OpenDatabase`: the training
+run's data), loads the Inception and LPIPS networks on first use, hands out this
 rank's shard of any image range in batches, and keeps what two metrics of one round can share
 (the generated features of fid50k and kid50k, the real statistics of one image range).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol, runtime_checkable
 
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -32,15 +33,27 @@ class _NoProgress:
         pass
 
 
+@runtime_checkable
+class OpenDatabase(Protocol):
+    """A database someone already opened: its `path`, and `images(resolution)`, the database at a
+    resolution as an LMDBDataset or anything with its interface (len, uint8 [C, R, R] items,
+    `channels`, `has_labels`, `label(i)`)."""
+
+    path: Path
+
+    def images(self, resolution: int): ...
+
+
 @dataclass
 class Evaluation:
     """The inputs of one round of metrics (see the package docstring for their meaning).
 
-    model: eval-mode LatentAutoencoder on ctx.device; data: an alae LMDB; lod, alpha: where the networks
+    model: eval-mode LatentAutoencoder on ctx.device; data: an alae LMDB (its path); lod, alpha: where the networks
     run (images at 4·2^lod px); holdout: held-out images at the end of the database for the
     reconstruction metrics, or None; seed: the base of every draw; batch: images per forward
     pass per rank; inception / lpips: resolved weight paths (None when no metric needs them);
-    keep_real_features: real features are kept (and cached) because a KID of this round needs them.
+    keep_real_features: real features are kept (and cached) because a KID of this round needs them;
+    opened: `data` already open (None: opened here).
     """
 
     model: LatentAutoencoder
@@ -58,6 +71,7 @@ class Evaluation:
     workers: int = 0
     show_progress: bool = True
     keep_real_features: bool = False
+    opened: OpenDatabase | None = None
     memo: dict = field(default_factory=dict)  # shared results of this round, keyed by what they are
 
     @property
@@ -77,7 +91,7 @@ class Evaluation:
         """The database at `resolution`, unflipped (an LMDBDataset: uint8 [3, R, R] items)."""
         key = ("images", resolution)
         if key not in self.memo:
-            self.memo[key] = LMDBDataset(self.data, resolution)
+            self.memo[key] = LMDBDataset(self.data, resolution) if self.opened is None else self.opened.images(resolution)
         return self.memo[key]
 
     def inception(self) -> InceptionFeatures:

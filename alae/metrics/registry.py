@@ -52,7 +52,7 @@ from alae.metrics.class_error import class_error, class_problem
 from alae.metrics.digit_frechet import DIGIT_MIN_SIDE, digit_problem, fd_digits
 from alae.metrics.elbo import IW_SAMPLES, elbo, elbo_iw, vae_problem
 from alae.metrics.errors import MetricError
-from alae.metrics.evaluation import Evaluation
+from alae.metrics.evaluation import Evaluation, OpenDatabase
 from alae.metrics.generation import fid, kid
 from alae.metrics.inception import MODES, find_inception
 from alae.metrics.latent_classifiers import knn1, linear_svm
@@ -187,12 +187,13 @@ def _problem(family: MetricFamily, ev: Evaluation, lod: int) -> str | None:
     return None if family.problem is None else family.problem(ev)
 
 
-def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: str | Path, *, lod: int | None = None,
+def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: str | Path | OpenDatabase, *, lod: int | None = None,
                     alpha: float = 1.0, ctx: Context | None = None, holdout: int | None = None, seed: int = 0,
                     batch: int = 32, mixing: bool = False, mode: str = "clean", inception=None, lpips=None,
                     download: bool = True, workers: int = 0, progress: bool = True, model_path=None,
                     kimg: float | None = None) -> list[MetricResult]:
-    """Compute the named metrics of `model` (eval mode, on ctx.device) against the alae LMDB `data`.
+    """Compute the named metrics of `model` (eval mode, on ctx.device) against the alae LMDB `data`
+    (its path, or the database already open: the training run's data).
 
     lod / alpha: where the networks run (default: the last lod, alpha 1). ctx: the ranks
     (default: this process alone on the model's device); call on every rank. holdout: the
@@ -213,7 +214,8 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
     if not 0 <= lod < model.num_lods:
         raise MetricError(f"lod {lod} is outside the model's 0 … {model.num_lods - 1}")
     needs = {w for m in metrics for w in m.family.weights}
-    ev = Evaluation(model, Path(data), lod, alpha, ctx, holdout=holdout, seed=seed, batch=batch, mixing=mixing,
+    opened = data if isinstance(data, OpenDatabase) else None
+    ev = Evaluation(model, opened.path if opened else Path(data), lod, alpha, ctx, opened=opened, holdout=holdout, seed=seed, batch=batch, mixing=mixing,
                     mode=mode, inception_path=_inception_path(inception, download, ctx) if "inception" in needs else None,
                     lpips_path=_lpips_path(lpips) if "lpips" in needs else None, workers=workers,
                     show_progress=progress, keep_real_features=any(m.family.real_features for m in metrics))

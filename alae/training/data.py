@@ -7,6 +7,10 @@ checkpoint stores (epoch, position), so a resumed run reads exactly the images a
 uninterrupted run would, on any world size. Horizontal flips are drawn the same way, per
 (epoch, index), so mirroring does not depend on the rank or the worker either.
 
+Batches come by one of two paths with the same order, flips and labels: `memory_batches`
+indexes the training split held in memory (small databases: `alae.training.run_data` decides),
+`make_loader` reads the database image by image through a DataLoader (large ones).
+
 The last `data.holdout` images of the database never enter training; they are the fixed
 batch whose reconstructions are drawn in the sample grids and measured by MSE.
 
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
@@ -51,33 +55,46 @@ def epoch_order(seed: int, epoch: int, num_train: int) -> tuple[torch.Tensor, to
     return torch.randperm(num_train, generator=g), torch.randint(0, 2, (num_train,), generator=g, dtype=torch.bool)
 
 
+def check_batch_fits(global_batch: int, num_train: int) -> None:
+    """ConfigError when one global batch needs more images than the training set holds."""
+    if global_batch > num_train:
+        raise ConfigError(
+            f"the global batch ({global_batch}) is larger than the training set ({num_train} images after "
+            f"data.holdout): lower train.batch_per_lod or add images"
+        )
+
+
+def rank_rows(num_train: int, global_batch: int, rank: int, world_size: int, seed: int, start: DataPosition,
+              mirror: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless (image indices int64 [B/W], flip bits bool [B/W]): this rank's rows of each global
+    batch from `start` on (module docstring); flips all False without `mirror`."""
+    check_batch_fits(global_batch, num_train)
+    per_rank = global_batch // world_size
+    position = start
+    epoch, order, flips = None, None, None
+    while True:
+        position = position.batch_start(global_batch, num_train)
+        if position.epoch != epoch:
+            epoch = position.epoch
+            order, flips = epoch_order(seed, epoch, num_train)
+            flips &= mirror
+        first = position.offset + rank * per_rank
+        rows = order[first : first + per_rank]
+        yield rows, flips[rows]
+        position = position.advance(global_batch, num_train)
+
+
 class ShardSampler(Sampler):
     """Endless (index, flip) pairs for one rank, starting at `start`, one rank-slice per global batch."""
 
     def __init__(self, num_train: int, global_batch: int, rank: int, world_size: int, seed: int,
                  start: DataPosition, mirror: bool):
-        if global_batch > num_train:
-            raise ConfigError(
-                f"the global batch ({global_batch}) is larger than the training set ({num_train} images after "
-                f"data.holdout): lower train.batch_per_lod or add images"
-            )
-        self.num_train, self.global_batch = num_train, global_batch
-        self.rank, self.world_size, self.seed = rank, world_size, seed
-        self.start, self.mirror = start, mirror
+        check_batch_fits(global_batch, num_train)
+        self.rows = (num_train, global_batch, rank, world_size, seed, start, mirror)
 
     def __iter__(self):
-        per_rank = self.global_batch // self.world_size
-        position = self.start
-        epoch, order, flips = None, None, None
-        while True:
-            position = position.batch_start(self.global_batch, self.num_train)
-            if position.epoch != epoch:
-                epoch = position.epoch
-                order, flips = epoch_order(self.seed, epoch, self.num_train)
-            first = position.offset + self.rank * per_rank
-            for i in order[first : first + per_rank].tolist():
-                yield i, bool(flips[i]) and self.mirror
-            position = position.advance(self.global_batch, self.num_train)
+        for rows, flips in rank_rows(*self.rows):
+            yield from zip(rows.tolist(), flips.tolist())
 
 
 NO_LABEL = -1  # the label of an image in a database without labels
@@ -165,12 +182,13 @@ def check_database(path: Path, cfg: Config) -> Dataset:
     return images
 
 
-def make_loader(path: Path, resolution: int, num_train: int, global_batch: int, rank: int, world_size: int,
-                seed: int, start: DataPosition, mirror: bool, workers: int) -> DataLoader:
-    """An endless loader of this rank's Batches (uint8 images [B/W, C, R, R], labels) from `start` on."""
+def make_loader(images: Dataset, num_train: int, global_batch: int, rank: int, world_size: int, seed: int,
+                start: DataPosition, mirror: bool, workers: int) -> DataLoader:
+    """An endless loader of this rank's Batches (uint8 images [B/W, C, R, R], labels) from `start` on,
+    read image by image (in `workers` processes) from `images`, the database at one resolution."""
     sampler = ShardSampler(num_train, global_batch, rank, world_size, seed, start, mirror)
     return DataLoader(
-        MirroredImages(open_images(path, resolution)),
+        MirroredImages(images),
         batch_size=global_batch // world_size,
         sampler=sampler,
         num_workers=workers,
@@ -180,14 +198,26 @@ def make_loader(path: Path, resolution: int, num_train: int, global_batch: int, 
     )
 
 
-def held_out_images(path: Path, resolution: int, holdout: int) -> torch.Tensor:
-    """The database's last `holdout` images as uint8 [holdout, C, R, R]."""
-    images = open_images(path, resolution)
+def memory_batches(images: torch.Tensor, labels: torch.Tensor, global_batch: int, rank: int, world_size: int,
+                   seed: int, start: DataPosition, mirror: bool) -> Iterator[Batch]:
+    """The Batches `make_loader` gives, drawn by index from the training split held in memory:
+    `images` uint8 [num_train, C, R, R] and `labels` int64 [num_train]. The same images, flips
+    and labels in the same order, without per-image Python."""
+    for rows, flips in rank_rows(len(images), global_batch, rank, world_size, seed, start, mirror):
+        batch = images[rows]
+        if flips.any():
+            batch[flips] = batch[flips].flip(-1)
+        yield Batch(batch, labels[rows])
+
+
+def held_out_images(images: Dataset, holdout: int) -> torch.Tensor:
+    """The last `holdout` images of `images` (a database at one resolution) as uint8 [holdout, C, R, R]."""
     return torch.stack([images[i] for i in range(len(images) - holdout, len(images))])
 
 
-def held_out_labels(path: Path, resolution: int, holdout: int) -> torch.Tensor:
-    """The labels of the database's last `holdout` images, int64 [holdout] (NO_LABEL without labels)."""
-    images = open_images(path, resolution)
-    return torch.tensor([images.label(i) if images.has_labels else NO_LABEL
-                         for i in range(len(images) - holdout, len(images))], dtype=torch.int64)
+def database_labels(images: Dataset) -> torch.Tensor:
+    """The label of every image of `images` (a database at one resolution), int64 [N]; NO_LABEL
+    throughout a database without labels."""
+    if not images.has_labels:
+        return torch.full((len(images),), NO_LABEL, dtype=torch.int64)
+    return torch.tensor([images.label(i) for i in range(len(images))], dtype=torch.int64)

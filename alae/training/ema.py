@@ -6,8 +6,10 @@ import torch
 
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> None:
-    """ema ← beta·ema + (1 − beta)·model for parameters; buffers (e.g. the w average) are copied."""
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p.detach(), 1.0 - beta)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
+    """ema ← beta·ema + (1 − beta)·model for parameters; buffers (e.g. the w average) are copied.
+
+    One multi-tensor lerp over all parameters (on a GPU one fused kernel, on the CPU the same
+    per-tensor `lerp_`), the same arithmetic as a loop of `lerp_` per parameter.
+    """
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - beta)
+    torch._foreach_copy_(list(ema.buffers()), list(model.buffers()))

@@ -9,13 +9,10 @@ resolution, unmirrored, and kept in memory (uint8).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 import alae.randomness as randomness
 from alae.config import Config, ConfigError
-from alae.training.data import open_images
 
 
 def balanced_subset(labels: torch.Tensor, count: int, classes: int, seed: int) -> torch.Tensor:
@@ -36,20 +33,20 @@ def balanced_subset(labels: torch.Tensor, count: int, classes: int, seed: int) -
 
 
 class LabelledSet:
-    """The labelled subset of a database's first `num_train` images (module docstring)."""
+    """The labelled subset of the training images (module docstring): `database.images(resolution)`
+    gives the database at a resolution (the run's `RunData`); `train_labels` (int64 [num_train])
+    are the training images' labels."""
 
-    def __init__(self, path: Path, num_train: int, cfg: Config):
-        self.path, self.seed = path, cfg.train.seed
-        images = open_images(path, cfg.model.resolution)
-        all_labels = torch.tensor([images.label(i) for i in range(num_train)], dtype=torch.int64)
-        self.indices = balanced_subset(all_labels, cfg.data.labelled, cfg.train.categories, self.seed)
-        self.labels = all_labels[self.indices]
+    def __init__(self, database, train_labels: torch.Tensor, cfg: Config):
+        self.database, self.seed = database, cfg.train.seed
+        self.indices = balanced_subset(train_labels, cfg.data.labelled, cfg.train.categories, self.seed)
+        self.labels = train_labels[self.indices]
         self._images: dict[int, torch.Tensor] = {}
 
     def images_at(self, resolution: int) -> torch.Tensor:
         """The subset's images, uint8 [N, C, R, R] at `resolution`."""
         if resolution not in self._images:
-            images = open_images(self.path, resolution)
+            images = self.database.images(resolution)
             self._images[resolution] = torch.stack([images[int(i)] for i in self.indices])
         return self._images[resolution]
 

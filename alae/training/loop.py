@@ -1,10 +1,12 @@
-"""The training loop: `train(cfg, run_dir, data_path, ctx, inputs)`, read top to bottom.
+"""The training loop: `train(cfg, run_dir, data, ctx, inputs)`, read top to bottom.
 
-Networks and optimizers → resume or init → the loop (schedule position, data, the objective's
-step, EMA) → at each tick's end: its statistics (one reduction over steps and ranks, which is
+Threads → networks and optimizers → resume or init → the loop (schedule position, data, the
+objective's step, EMA) → at each tick's end: its statistics (one reduction over steps and ranks, which is
 also the divergence check), its records, then the sample grids, checkpoint and metrics that
 are due. Only rank 0 writes files. The objective's step averages gradients over ranks
-explicitly. The command line around it is `alae.train`.
+explicitly. Per step the loop does only what changes per step: the learning rate is written
+when the schedule changes it, batches come from the run's data object (`RunData`, opened once),
+and nothing reads a statistic back until the tick ends. The command line around it is `alae.train`.
 """
 from __future__ import annotations
 
@@ -15,21 +17,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
-
 import alae.distributed as distributed
 import alae.randomness as randomness
-from alae.config import Config, ConfigError, to_dict
+from alae.config import Config, to_dict
 from alae.model import COMPUTE_DTYPES, LatentAutoencoder
 from alae.model_files.checkpoint import save_checkpoint
 from alae.model_files.loading import Weights
-from alae.training.data import DataPosition, check_database, held_out_images, held_out_labels, make_loader
+from alae.progress import progress as progress_bar
+from alae.threads import apply_threads
+from alae.training.data import DataPosition
 from alae.training.ema import update_ema
-from alae.training.labelled import LabelledSet
 from alae.training.metrics import reconstruction_mse, snapshot_metrics
 from alae.training.objectives import objective_named
 from alae.training.records import TrainingRecords, setup_logging
 from alae.training.reports import TickReport, peak_gpu_memory_gib
+from alae.training.run_data import RunData
 from alae.training.samples import save_grids, save_plots
 from alae.training.schedule import Milestones, ema_beta, images_in, phase_at, tick_at
 from alae.training.stats import TickStats
@@ -102,34 +104,30 @@ def start_networks(cfg: Config, ctx: distributed.Context, inputs: RunInputs,
     return model, ema, optimizers, progress
 
 
-def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
+def train(cfg: Config, run_dir: Path, data: RunData, ctx: distributed.Context,
           inputs: RunInputs = RunInputs()) -> Path:
     """Train until `train.total_kimg` thousand images; returns `run_dir`.
 
     `cfg` is validated (load_config / from_dict) and checked for `ctx.world_size` and its
-    metrics (as `prepare_run` does); rank 0 writes into `run_dir`, which has `checkpoints/`.
-    Raises TrainingDiverged at the end of a tick with a non-finite statistic, before anything
-    of that tick is written.
+    metrics (as `prepare_run` does); `data` is the run's data, opened with it (`RunData(path,
+    cfg)`); rank 0 writes into `run_dir`, which has `checkpoints/`. Raises TrainingDiverged at
+    the end of a tick with a non-finite statistic, before anything of that tick is written.
     """
     setup_logging(run_dir, ctx.is_main)
     t, lg = cfg.train, cfg.log
-    num_images = len(check_database(data_path, cfg))
-    num_train = num_images - cfg.data.holdout
-    if num_train <= 0:
-        raise ConfigError(f"data.holdout = {cfg.data.holdout} leaves no training images ({num_images} in {data_path})")
-    log.info(f"run {run_dir} | data {data_path}: {num_train} training + {cfg.data.holdout} held-out images | "
-             f"world size {ctx.world_size} on {ctx.device}")
+    threads, threads_why = apply_threads(t.threads)
+    log.info(f"run {run_dir} | data {data.path}: {data.num_train} training + {data.holdout} held-out images | "
+             f"world size {ctx.world_size} on {ctx.device} | {threads} CPU threads ({threads_why})")
     objective = objective_named(t.objective)
     model, ema, optimizers, progress = start_networks(cfg, ctx, inputs, objective)
-    labelled = LabelledSet(data_path, num_train, cfg) if cfg.data.labelled else None
+    labelled = data.labelled
     if labelled is not None:
         log.info(f"semi-supervised: the labels of {len(labelled.indices)} training images "
                  f"({cfg.data.labelled // t.categories} per class)")
 
     # --- fixed inputs for the grids and metrics; rank 0's records ------------------------------
     grid_z = model.prior.sample(lg.grid_size**2, randomness.generator(t.seed, "grid")).to(ctx.device)
-    held_out = held_out_images(data_path, cfg.model.resolution, cfg.data.holdout)
-    all_held_labels = held_out_labels(data_path, cfg.model.resolution, cfg.data.holdout)
+    held_out, all_held_labels = data.held_out_images, data.held_out_labels
     held_labels = all_held_labels if model.decoder_labels else None
     records = TrainingRecords(run_dir) if ctx.is_main else None
 
@@ -153,8 +151,8 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
         distributed.barrier(ctx.world_size)
 
     total_images = int(round(t.total_kimg * 1000))
-    pbar = tqdm(total=total_images, initial=progress.images_seen, unit="img", unit_scale=True,
-                disable=not ctx.is_main, dynamic_ncols=True)
+    pbar = progress_bar(total=total_images, initial=progress.images_seen, unit="img", unit_scale=True,
+                        disable=not ctx.is_main)
     try:
         maintenance_start = time.perf_counter()
         phase = phase_at(t, cfg.model, progress.images_seen)
@@ -169,7 +167,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
         tick_stats = TickStats()
 
         # --- the loop -------------------------------------------------------------------------
-        loader_key, batches = None, None
+        loader_key, batches, lr = None, None, None
         start_time = tick_start_time = time.perf_counter()
         start_images = tick_start_images = progress.images_seen
         tick, maintenance_s = tick_at(progress.images_seen, tick_images), start_time - maintenance_start
@@ -181,12 +179,14 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
                 progress.optimizer_lod = phase.lod
             if (phase.lod, phase.batch) != loader_key:
                 start = DataPosition(progress.data_epoch, progress.data_offset)
-                batches = iter(make_loader(data_path, phase.resolution, num_train, phase.batch, ctx.rank,
-                                           ctx.world_size, t.seed, start, cfg.data.mirror, cfg.data.workers))
+                batches = data.batches(phase.resolution, phase.batch, ctx.rank, ctx.world_size, t.seed, start,
+                                       cfg.data.mirror, cfg.data.workers)
                 loader_key = (phase.lod, phase.batch)
-            for opt in optimizers.values():
-                for group in opt.param_groups:
-                    group["lr"] = phase.lr * group.get("lr_mul", 1.0)
+            if phase.lr != lr:  # the schedule's learning rate changes only with the lod
+                for opt in optimizers.values():
+                    for group in opt.param_groups:
+                        group["lr"] = phase.lr * group.get("lr_mul", 1.0)
+                lr = phase.lr
 
             batch = next(batches)
             if labelled is not None:
@@ -196,7 +196,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
             tick_stats.add(progress.step, step_stats)
             update_ema(ema, model, ema_beta(phase.batch, t.ema_halflife_kimg))
 
-            position = DataPosition(progress.data_epoch, progress.data_offset).advance(phase.batch, num_train)
+            position = DataPosition(progress.data_epoch, progress.data_offset).advance(phase.batch, data.num_train)
             progress.data_epoch, progress.data_offset = position.epoch, position.offset
             progress.images_seen += phase.batch
             progress.step += 1
@@ -213,7 +213,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
                                 stats=stats, tick_images=progress.images_seen - tick_start_images,
                                 seconds=tick_end_time - tick_start_time, maintenance_s=maintenance_s,
                                 elapsed_s=tick_end_time - start_time, peak_gpu_gib=peak_gpu_memory_gib(ctx.device),
-                                timestamp=time.time())
+                                threads=threads, timestamp=time.time())
             if records is not None:
                 records.tick(report)
                 pbar.set_postfix_str(report.progress_bar_text(), refresh=False)
@@ -222,7 +222,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
             if checkpoints.reached(progress.images_seen) or done:
                 write_checkpoint()
             if lg.metrics and (metric_ticks.reached(progress.images_seen) or done):
-                results = snapshot_metrics(lg.metrics, ema, phase, data_path, cfg, ctx, progress.kimg)
+                results = snapshot_metrics(lg.metrics, ema, phase, data, cfg, ctx, progress.kimg)
                 if records is not None:
                     records.metrics(results, report)
             tick_start_time, tick_start_images = time.perf_counter(), progress.images_seen

@@ -11,14 +11,13 @@ reconstruction, code, likelihood and digit metrics use the run's held-out images
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from alae.config import Config, ConfigError
 from alae.datasets import to_model_range
 from alae.distributed import Context
 from alae.metrics import MetricError, MetricResult, compute_metrics, parse_metric_names
+from alae.metrics.evaluation import OpenDatabase
 from alae.metrics.reconstruction import reconstruct_at_full_resolution
 from alae.metrics.weight_files import INCEPTION, LPIPS
 from alae.model import LatentAutoencoder
@@ -51,9 +50,9 @@ def check_training_metrics(names: list[str]) -> None:
             raise ConfigError(f"log.metrics: {weights.missing_message()}")
 
 
-def snapshot_metrics(names: list[str], ema: LatentAutoencoder, phase: Phase, data_path: Path, cfg: Config, ctx: Context,
-                     kimg: float) -> list[MetricResult]:
-    """The metrics `names` of the EMA networks at `phase`; call on every rank (the same results
-    on every rank)."""
-    return compute_metrics(names, ema, data_path, lod=phase.lod, alpha=phase.alpha, ctx=ctx, holdout=cfg.data.holdout,
+def snapshot_metrics(names: list[str], ema: LatentAutoencoder, phase: Phase, data: OpenDatabase, cfg: Config,
+                     ctx: Context, kimg: float) -> list[MetricResult]:
+    """The metrics `names` of the EMA networks at `phase` on the run's data (`RunData`, already
+    open); call on every rank (the same results on every rank)."""
+    return compute_metrics(names, ema, data, lod=phase.lod, alpha=phase.alpha, ctx=ctx, holdout=cfg.data.holdout,
                            seed=cfg.train.seed, download=False, progress=False, kimg=kimg)
