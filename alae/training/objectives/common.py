@@ -9,6 +9,7 @@ gradient is the shard's mean whatever `train.batch_gpu` is, and the explicit all
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -140,12 +141,24 @@ def optimizer_step(optimizer: torch.optim.Optimizer, world_size: int) -> None:
     optimizer.step()
 
 
+# Each network's parameters, listed once: Module.requires_grad_ walks the module tree on every
+# call (0.37 ms for the demo's four networks on a 2-core CPU, three times per ALAE step; 0.04 ms
+# over the lists). A network keeps its Parameter objects for life (`to` and `load_state_dict`
+# change their data in place).
+_PARAMETERS: weakref.WeakKeyDictionary[torch.nn.Module, tuple[torch.nn.Parameter, ...]] = weakref.WeakKeyDictionary()
+
+
 def set_trainable(model: torch.nn.Module, **flags: bool) -> None:
     """set_trainable(model, F=False, G=False, E=True, D=True): which networks collect gradients
     (networks the model lacks, None, are skipped)."""
     for name, flag in flags.items():
-        if getattr(model, name) is not None:
-            getattr(model, name).requires_grad_(flag)
+        network = getattr(model, name)
+        if network is None:
+            continue
+        if network not in _PARAMETERS:
+            _PARAMETERS[network] = tuple(network.parameters())
+        for p in _PARAMETERS[network]:
+            p.requires_grad_(flag)
 
 
 def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
