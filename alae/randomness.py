@@ -119,7 +119,10 @@ def per_sample_noise(
     shapes: list[tuple[int, int, int]], indices: Sequence[int], device: torch.device, *parts: int | str
 ) -> list[torch.Tensor]:
     """Noise maps for samples with global `indices`: one [len(indices), C, H, W] tensor per shape,
-    each sample's maps drawn from a generator seeded by its index (equal indices, equal maps)."""
+    each sample's maps drawn from a generator seeded by its index (equal indices, equal maps).
+    No shapes (the MLP networks have no noise inputs): nothing to draw, no seeds mixed."""
+    if not shapes:
+        return []
     g = torch.Generator(device=device)
     per_sample = []
     for seed in derive_seeds(parts, indices):

@@ -78,3 +78,8 @@ def test_per_sample_noise_seeds_each_sample_by_its_index():
         g = torch.Generator().manual_seed(randomness.derive_seed(7, 11, "g", "noise", index))
         for k, shape in enumerate(shapes):
             assert torch.equal(maps[k][row], torch.randn(shape, generator=g))
+
+
+def test_no_noise_shapes_draw_nothing(monkeypatch):
+    monkeypatch.setattr(randomness, "derive_seeds", None)  # would fail if any seed were mixed
+    assert randomness.per_sample_noise([], range(128), torch.device("cpu"), 0, 1, "vae", "noise") == []
