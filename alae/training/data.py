@@ -90,10 +90,10 @@ class ShardSampler(Sampler):
     def __init__(self, num_train: int, global_batch: int, rank: int, world_size: int, seed: int,
                  start: DataPosition, mirror: bool):
         check_batch_fits(global_batch, num_train)
-        self.rows = (num_train, global_batch, rank, world_size, seed, start, mirror)
+        self.order = (num_train, global_batch, rank, world_size, seed, start, mirror)
 
     def __iter__(self):
-        for rows, flips in rank_rows(*self.rows):
+        for rows, flips in rank_rows(*self.order):
             yield from zip(rows.tolist(), flips.tolist())
 
 
@@ -199,15 +199,18 @@ def make_loader(images: Dataset, num_train: int, global_batch: int, rank: int, w
 
 
 def memory_batches(images: torch.Tensor, labels: torch.Tensor, global_batch: int, rank: int, world_size: int,
-                   seed: int, start: DataPosition, mirror: bool) -> Iterator[Batch]:
+                   seed: int, start: DataPosition, mirror: bool, pin_memory: bool) -> Iterator[Batch]:
     """The Batches `make_loader` gives, drawn by index from the training split held in memory:
     `images` uint8 [num_train, C, R, R] and `labels` int64 [num_train]. The same images, flips
-    and labels in the same order, without per-image Python."""
+    and labels in the same order, without per-image Python. `pin_memory` (as the DataLoader's,
+    when a GPU is there): each batch in page-locked memory, so that its copy to the GPU is
+    asynchronous instead of waiting for the GPU's queued work."""
     for rows, flips in rank_rows(len(images), global_batch, rank, world_size, seed, start, mirror):
         batch = images[rows]
         if flips.any():
             batch[flips] = batch[flips].flip(-1)
-        yield Batch(batch, labels[rows])
+        batch_labels = labels[rows]
+        yield Batch(batch.pin_memory(), batch_labels.pin_memory()) if pin_memory else Batch(batch, batch_labels)
 
 
 def held_out_images(images: Dataset, holdout: int) -> torch.Tensor:

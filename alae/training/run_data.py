@@ -100,6 +100,6 @@ class RunData:
         split = self.training_split(resolution)
         if split is not None:
             return memory_batches(split, self.labels[:self.num_train], global_batch, rank, world_size, seed, start,
-                                  mirror)
+                                  mirror, pin_memory=torch.cuda.is_available())
         return iter(make_loader(self.images(resolution), self.num_train, global_batch, rank, world_size, seed, start,
                                 mirror, workers))
