@@ -35,6 +35,7 @@ from unittest import mock
 import torch
 
 import alae.distributed as distributed
+import alae.randomness as randomness
 import alae.training.loop as loop
 from alae.cli import ToolError, run_tool
 from alae.config import Config, load_config
@@ -48,6 +49,7 @@ from alae.training.run_data import RunData
 from alae.training.schedule import ema_beta, phase_at
 from alae.training.stats import TickStats
 
+DRAWS = "random draws"
 CPU = distributed.Context(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
 
 
@@ -123,14 +125,20 @@ class LoopProfile:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.first_data: float | None = None
+        self.running: set[str] = set()
 
-    def timed(self, part: str, fn, counted: bool = True):
-        """`fn`, its time added to `part` (and, if `counted`, one call of it)."""
+    def timed(self, part: str, fn, counted: bool = True, within: str | None = None):
+        """`fn`, its time added to `part` (and, if `counted`, one call of it); only while `within`
+        is running when given; a call inside another call of the same part is not counted again."""
         def wrapper(*args, **kwargs):
+            if part in self.running or (within is not None and within not in self.running):
+                return fn(*args, **kwargs)
             start = time.perf_counter()
+            self.running.add(part)
             try:
                 return fn(*args, **kwargs)
             finally:
+                self.running.discard(part)
                 if self.first_data is not None:  # the start-up grids are not the loop's
                     self.seconds[part] += time.perf_counter() - start
                     self.calls[part] += counted
@@ -192,6 +200,8 @@ class LoopProfile:
                 (loop, "save_checkpoint", timed("checkpoints", loop.save_checkpoint)),
                 (loop, "snapshot_metrics", timed("metrics", loop.snapshot_metrics)),
                 (TrainingRecords, "metrics", timed("metrics", TrainingRecords.metrics, counted=False)),
+                *((randomness, name, timed(DRAWS, getattr(randomness, name), within="objective step"))
+                  for name in ("generator", "global_normal", "crossover_layers", "per_sample_noise")),
             ):
                 stack.enter_context(mock.patch.object(target, name, replacement))
             yield self
@@ -224,6 +234,7 @@ def print_profile(profile: LoopProfile, loop_seconds: float) -> None:
         seconds = rest if part == "the rest of the loop" else profile.seconds[part]
         print(f"  {part:<22} {1000 * seconds / profile.steps:8.3f}  {100 * seconds / step_seconds:5.1f}%")
     print(f"  {'step total':<22} {1000 * step_seconds / profile.steps:8.3f}  100.0%")
+    print(f"  of the objective step, {DRAWS} (alae.randomness): {1000 * profile.seconds[DRAWS] / profile.steps:.3f} ms")
     print("tick ends, seconds in all (times): " + ", ".join(
         f"{part} {profile.seconds[part]:.2f} ({profile.calls[part]})" for part in profile.TICK_PARTS))
 

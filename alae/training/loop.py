@@ -1,12 +1,12 @@
 """The training loop: `train(cfg, run_dir, data, ctx, inputs)`, read top to bottom.
 
 Threads → networks and optimizers → resume or init → the loop (schedule position, data, the
-objective's step, EMA) → at each tick's end: its statistics (one reduction over steps and ranks, which is
-also the divergence check), its records, then the sample grids, checkpoint and metrics that
-are due. Only rank 0 writes files. The objective's step averages gradients over ranks
-explicitly. Per step the loop does only what changes per step: the learning rate is written
-when the schedule changes it, batches come from the run's data object (`RunData`, opened once),
-and nothing reads a statistic back until the tick ends. The command line around it is `alae.train`.
+objective's step, EMA) → at each tick's end: its statistics (one reduction over steps and
+ranks, which is also the divergence check), its records, then the sample grids, checkpoint and
+metrics that are due. Only rank 0 writes files. The objective's step averages gradients over
+ranks explicitly. A step does only what changes per step: the learning rate is written when the
+schedule changes it, batches come from the run's data (`RunData`, opened once) and no statistic
+is read back before the tick ends. The command line around it is `alae.train`.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
 import alae.distributed as distributed
 import alae.randomness as randomness
 from alae.config import Config, to_dict
