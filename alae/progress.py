@@ -71,9 +71,11 @@ class LineProgress:
         self.closed = False
 
     def __iter__(self):
+        """The items of `iterable`, counted; the closing line when they are all done (as tqdm)."""
         for item in self.iterable:
             yield item
             self.update(1)
+        self.close()
 
     def __enter__(self) -> "LineProgress":
         return self

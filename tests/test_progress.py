@@ -96,3 +96,14 @@ def test_write_prints_a_whole_line():
 def test_durations():
     assert [format_duration(s) for s in (5, 184, 3723, 2 * 86400 + 3 * 3600 + 240)] == \
         ["5s", "3m 04s", "1h 02m 03s", "2d 03h 04m"]
+
+
+def test_alae_prepare_writes_lines_to_a_log(tmp_path, capsys):
+    """The dataset builder's bar, its output captured (not a terminal): whole lines, no frames."""
+    from alae.datasets import build_database, verify_database
+
+    build_database("lfw", tmp_path / "db", max_resolution=4, workers=0, progress=True)
+    verify_database(tmp_path / "db", progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert len([line for line in err.splitlines() if line.startswith("100/100 img (100.0%)")]) == 2  # both bars end

@@ -280,7 +280,7 @@ def test_data_that_cannot_train_is_refused_before_the_run_folder_exists(tmp_path
     assert not out.exists()
 
 
-def test_train_threads_sets_and_records_the_cpu_threads(tmp_path):
+def test_train_threads_sets_and_records_the_cpu_threads(tmp_path, capsys):
     before = torch.get_num_threads()
     try:
         assert run(tmp_path, 0.032, "train.threads=1") == 0
@@ -289,6 +289,8 @@ def test_train_threads_sets_and_records_the_cpu_threads(tmp_path):
         torch.set_num_threads(before)
     assert [r["threads"] for r in rows(tmp_path / "stats.jsonl")] == [1, 1]
     assert "| 1 CPU threads (asked for)" in (tmp_path / "log.txt").read_text()
+    out = capsys.readouterr()  # not a terminal: the progress comes as whole lines
+    assert "\r" not in out.out + out.err and "32.0/32.0 img (100.0%)" in out.err
 
 
 def record_first_step(monkeypatch):
