@@ -2,25 +2,26 @@
 codes (style broadcast and mixing, truncation toward the mean code, sampling, reconstruction).
 
 Every objective (`train.objective`) has an encoder E: images → codes and a generator G: codes →
-images, on either backbone (`model.backbone`: style or mlp); ALAE adds the mapping F: z → w
-(its codes are w) and all but VAE and WAE-MMD a discriminator D on codes. Shapes: z, codes
+images, on either backbone (`model.backbone`: style or mlp); what else it has comes from the
+objective's traits (`alae.config.Traits`): the mapping F: z → w (ALAE: its codes are w), a
+discriminator D on codes (ALAE, AAE, WAE-GAN), the posterior E gives. Shapes: z, codes
 [N, latent_dim]; styles [N, num_style_layers, latent_dim] (the code on every style layer; one
 layer for mlp); images [N, image_channels, R, R], R = model.resolution_at(lod), in [−1, 1].
 
-With `train.categories` = K (AAE only) the code G takes is [z, y], y over K classes: E's softmax
+With a categorical code of K classes (AAE: `aae.categories`) the code G takes is [z, y]: E's softmax
 head (`categories_from` encoder: the model can `classify`, and a second discriminator `Dy`
 matches y to one-hot classes) or the image's one-hot label (`label`: `encode` needs the labels).
 Codes are then [N, latent_dim + K] (`code_dim`), the prior's samples [z, one-hot].
 
-`w_avg` is the mean code: for ALAE the running mean of w = F(z) (the original's dlatent_avg),
-for the others the prior's mean (fixed). Truncation moves codes toward it.
+`w_avg` is the mean code: with a mapping the running mean of w = F(z) (the original's
+dlatent_avg), else the prior's mean (fixed). Truncation moves codes toward it.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from alae.config import Config, posterior_of
+from alae.config import Config, Traits
 from alae.errors import UserError
 from alae.networks.mlp import MLPEncoder, MLPGenerator
 from alae.networks.style import Discriminator, Encoder, Generator, MappingNetwork
@@ -28,9 +29,6 @@ from alae.priors import Prior, WithCategory, make_prior
 
 COMPUTE_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # train.precision → LatentAutoencoder.compute_dtype
 UNIVERSAL_NOISE_CHANNELS = 1  # posterior universal: E(x, η) with η one extra N(0, 1) input channel (ours)
-WITH_DISCRIMINATOR = ("alae", "aae", "wae_gan")
-SIGMOID_OUTPUTS = {("vae", "bernoulli"), ("aae", "cross_entropy"), ("wae_mmd", "cross_entropy"),
-                   ("wae_gan", "cross_entropy")}  # (objective, likelihood or reconstruction) whose G emits logits
 
 
 class ModelInputError(UserError, ValueError):
@@ -38,33 +36,25 @@ class ModelInputError(UserError, ValueError):
     its decoder needs); the message is one line."""
 
 
-def prior_for(cfg: Config) -> Prior:
-    """The prior of the codes: train.prior over model.latent_dim, with train.prior_components; with
-    train.categories, followed by a one-hot class (WithCategory)."""
-    t = cfg.train
-    options = {"mixture": {"components": t.prior_components}, "swiss_roll": {"classes": t.prior_components}}
-    prior = make_prior(t.prior, cfg.model.latent_dim, **options.get(t.prior, {}))
-    return WithCategory(prior, t.categories) if t.categories else prior
-
-
-def output_kind(cfg: Config) -> str:
-    """'sigmoid' when G's output is the logit of a [0, 1] pixel (Bernoulli likelihood, cross-entropy
-    cost), else 'linear' (G's output is the pixel in [−1, 1])."""
-    t = cfg.train
-    cost = t.likelihood if t.objective == "vae" else t.reconstruction
-    return "sigmoid" if (t.objective, cost) in SIGMOID_OUTPUTS else "linear"
+def prior_for(traits: Traits, latent_dim: int) -> Prior:
+    """The prior of the codes (the objective's prior over `latent_dim`, with its components); with
+    a categorical code, followed by a one-hot class (WithCategory)."""
+    options = {"mixture": {"components": traits.prior_components}, "swiss_roll": {"classes": traits.prior_components}}
+    prior = make_prior(traits.prior, latent_dim, **options.get(traits.prior, {}))
+    return WithCategory(prior, traits.categories) if traits.categories else prior
 
 
 class LatentAutoencoder(nn.Module):
-    """F (ALAE only, else None), G, E, D (ALAE, AAE, WAE-GAN, else None) and `w_avg`, built from a
-    validated Config; `compute_dtype` (None or torch.bfloat16, COMPUTE_DTYPES[train.precision]) is
-    fixed when built."""
+    """F (with a mapping, else None), G, E, D (with a code discriminator, else None) and `w_avg`,
+    built from a validated Config and its objective's traits; `compute_dtype` (None or
+    torch.bfloat16, COMPUTE_DTYPES[train.precision]) is fixed when built."""
 
     def __init__(self, cfg: Config, compute_dtype: torch.dtype | None = None):
         super().__init__()
-        m, t = cfg.model, cfg.train
-        self.objective = t.objective
-        self.posterior = posterior_of(t)
+        m, traits = cfg.model, cfg.traits
+        self.objective = cfg.train.objective  # its name, for messages and files
+        self.traits = traits
+        self.posterior = traits.posterior
         self.backbone = m.backbone
         self.model_config = m
         self.num_lods = m.num_lods
@@ -72,29 +62,29 @@ class LatentAutoencoder(nn.Module):
         self.latent_dim = m.latent_dim
         self.resolution = m.resolution
         self.image_channels = m.image_channels
-        self.output = output_kind(cfg)
-        self.likelihood, self.likelihood_std = t.likelihood, t.likelihood_std  # vae: p(x | z) (train.likelihood)
-        self.prior = prior_for(cfg)
-        self.label_classes = t.prior_components if t.prior_labels else 0  # D's one-hot has one more: unlabelled
+        self.output = traits.decoder_output
+        self.likelihood, self.likelihood_std = traits.likelihood, traits.likelihood_std  # p(x | z), None without
+        self.prior = prior_for(traits, m.latent_dim)
+        self.label_classes = traits.prior_components if traits.prior_labels else 0  # D's one-hot has one more: unlabelled
         self.noise_channels = UNIVERSAL_NOISE_CHANNELS if self.posterior == "universal" else 0
-        self.categories = t.categories
-        self.decoder_labels = bool(t.categories) and t.categories_from == "label"
-        self.class_head = t.categories if t.categories and t.categories_from == "encoder" else 0  # K of E's softmax
+        self.categories = traits.categories
+        self.decoder_labels = traits.decoder_labels
+        self.class_head = traits.class_head  # K of E's softmax
         # The class head's categories are the database's classes (it learnt from labels), not clusters.
         self.labelled_classes = bool(self.class_head) and cfg.data.labelled > 0
-        self.code_dim = m.latent_dim + t.categories
+        self.code_dim = m.latent_dim + traits.categories
         encoder_out = (2 * m.latent_dim if self.posterior == "gaussian" else m.latent_dim) + self.class_head
         encoder_in = m.image_channels + self.noise_channels
-        self.F = MappingNetwork(m.latent_dim, m.mapping_layers, m.mapping_lr_mul) if t.objective == "alae" else None
+        self.F = MappingNetwork(m.latent_dim, m.mapping_layers, m.mapping_lr_mul) if traits.mapping else None
         if m.backbone == "style":
             self.G = Generator(m.channels, self.code_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
             self.E = Encoder(m.channels, encoder_out, encoder_in, m.encoder_std_eps)
         else:
             self.G = MLPGenerator(self.code_dim, m.mlp_width, m.image_channels, m.resolution)
             self.E = MLPEncoder(encoder_in, m.resolution, m.mlp_width, encoder_out,
-                                final_activation="lrelu" if t.objective == "alae" else "linear")
+                                final_activation=traits.encoder_activation)
         self.D = self.Dy = None
-        if t.objective in WITH_DISCRIMINATOR:
+        if traits.code_discriminator:
             d_in = m.latent_dim + (self.label_classes + 1 if self.label_classes else 0)
             self.D = Discriminator(d_in, m.discriminator_layers, m.discriminator_outputs, m.discriminator_activation,
                                    m.discriminator_lr_mul, width=m.discriminator_width or None)
@@ -102,7 +92,7 @@ class LatentAutoencoder(nn.Module):
             self.Dy = Discriminator(self.class_head, m.discriminator_layers, m.discriminator_outputs,
                                     m.discriminator_activation, m.discriminator_lr_mul,
                                     width=m.discriminator_width or None)
-        mean_code = torch.zeros(m.latent_dim) if t.objective == "alae" else self.prior.mean().to(torch.get_default_dtype())
+        mean_code = torch.zeros(m.latent_dim) if traits.mapping else self.prior.mean().to(torch.get_default_dtype())
         self.register_buffer("w_avg", mean_code)
         # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
         # and linears under bf16 autocast; their statistics, outputs, F, D and all state stay float32.
@@ -110,8 +100,8 @@ class LatentAutoencoder(nn.Module):
 
     @property
     def code_name(self) -> str:
-        """What a code is called in files: w (ALAE), mu (a Gaussian posterior's mean), z (the others)."""
-        return "w" if self.objective == "alae" else "mu" if self.posterior == "gaussian" else "z"
+        """What a code is called in files: w (F's output), mu (a Gaussian posterior's mean), z (the others)."""
+        return "w" if self.F is not None else "mu" if self.posterior == "gaussian" else "z"
 
     def resolution_at(self, lod: int) -> int:
         """Image side at a level of detail (ModelConfig.resolution_at)."""
@@ -201,7 +191,7 @@ class LatentAutoencoder(nn.Module):
         if self.decoder_labels:
             if labels is None:
                 raise ModelInputError("the model's decoder takes each image's class label as well "
-                                      "(train.categories_from=label), and none was given with the images")
+                                      "(aae.categories_from=label), and none was given with the images")
             return self.code_of(z, self.one_hot(labels))
         return z
 
@@ -209,7 +199,7 @@ class LatentAutoencoder(nn.Module):
         """images [N, C, R, R] in [−1, 1] at the resolution of `lod` (default: the last) → the class
         head's probabilities [N, K] (rows sum to 1); ModelInputError for a model without a class head."""
         if not self.class_head:
-            raise ModelInputError("the model has no class head (train.categories with train.categories_from=encoder)")
+            raise ModelInputError("the model has no class head (aae.categories with aae.categories_from=encoder)")
         lod = self.num_lods - 1 if lod is None else lod
         _, logits = self.split_encoder_outputs(self.encoder_outputs(x, lod, alpha))
         return logits.softmax(dim=1)

@@ -54,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--start-kimg", help="with --init: start the schedule at this many thousand images, or 'final' "
                                         "for the start of the last lod's stable phase (default 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.r1_gamma=5")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.total_kimg=100 alae.r1_gamma=5")
     return p.parse_intermixed_args(argv)  # overrides may come before or after the options
 
 

@@ -32,12 +32,12 @@ def test_a_wae_has_no_elbo_but_codes_and_samples(digits, tmp_path, capsys, monke
     assert status == 0
     for name in ("elbo", "elbo_iw8"):
         assert rows[name]["value"] is None
-        assert rows[name]["skipped"] == "needs a VAE (a posterior and a likelihood); this model is wae_mmd"
+        assert rows[name]["skipped"] == "needs a VAE (a Gaussian posterior and a likelihood); this model is wae_mmd"
     for name in ("knn1", "linear_svm"):
         assert 0 <= rows[name]["value"] <= 1 and rows[name]["images"] == {"training": 30, "held_out": 20}
     assert rows["parzen_ll1k"]["value"] < 0 and rows["fd_digits1k"]["value"] > 0
     out = capsys.readouterr().out
-    assert "alae-metrics: elbo skipped: needs a VAE (a posterior and a likelihood); this model is wae_mmd\n" in out
+    assert "alae-metrics: elbo skipped: needs a VAE (a Gaussian posterior and a likelihood); this model is wae_mmd\n" in out
 
 
 def test_a_vae_without_a_holdout_skips_what_needs_held_out_images(digits, tmp_path):
@@ -55,7 +55,7 @@ def test_without_labels_the_classifier_metrics_are_skipped(tiny_model, lfw16, tm
     for name in ("knn1", "linear_svm"):
         assert rows[name]["skipped"] == f"needs class labels, and {lfw16} has none (MNIST databases have them)"
     assert rows["fd_digits1k"]["skipped"].startswith("needs class labels to train its digit classifier")
-    assert rows["elbo"]["skipped"] == "needs a VAE (a posterior and a likelihood); this model is alae"
+    assert rows["elbo"]["skipped"] == "needs a VAE (a Gaussian posterior and a likelihood); this model is alae"
 
 
 @pytest.mark.parametrize("name", ["elbo_iw0", "knn1k", "fd_digits", "parzen_ll0k"])

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import alae.distributed as distributed
 import alae.randomness as randomness
-from alae.config import load_config
+from alae.config import apply_overrides, from_dict, read_config_file, resolve_config_path
 from alae.datasets import to_model_range
 from alae.model import LatentAutoencoder
 from alae.training.data import NO_LABEL, Batch
@@ -28,10 +28,13 @@ CTX = distributed.Context(rank=0, local_rank=0, world_size=1, device=torch.devic
 
 
 def tiny(objective, *overrides):
-    return load_config("mnist-alae", [f"train.objective={objective}", f"model.latent_dim={LATENT}",
-                                      "model.mlp_width=16", "model.discriminator_width=8",
-                                      "model.discriminator_outputs=1", "model.discriminator_activation=lrelu",
-                                      f"train.batch_per_lod=[{BATCH}]", *overrides])
+    """The mnist-alae config, its alae section dropped, as a tiny model of `objective`."""
+    data = read_config_file(resolve_config_path("mnist-alae"))
+    data.pop("alae")
+    return from_dict(apply_overrides(data, [f"train.objective={objective}", f"model.latent_dim={LATENT}",
+                                            "model.mlp_width=16", "model.discriminator_width=8",
+                                            "model.discriminator_outputs=1", "model.discriminator_activation=lrelu",
+                                            f"train.batch_per_lod=[{BATCH}]", *overrides]))
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +129,7 @@ def params(*modules):
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_vae_step_descends_the_negative_elbo(likelihood):
-    cfg = tiny("vae", f"train.likelihood={likelihood}", "train.kl_weight=0.7", "train.likelihood_std=0.3")
+    cfg = tiny("vae", f"vae.likelihood={likelihood}", "vae.kl_weight=0.7", "vae.likelihood_std=0.3")
     ref, ours = sgd_step(cfg)
     x, x01 = x_and_x01(batch())
     mean, logvar = ref.E(x).chunk(2, dim=1)
@@ -143,7 +146,7 @@ def test_vae_step_descends_the_negative_elbo(likelihood):
 
 
 def test_vae_reports_the_elbo_in_nats_whatever_beta():
-    cfg = tiny("vae", "train.kl_weight=0.25")
+    cfg = tiny("vae", "vae.kl_weight=0.25")
     model = model_of(cfg)
     objective = objective_named("vae")
     stats = objective.train_step(model, objective.make_optimizers(model, cfg), batch(), PHASE, cfg, CTX, STEP)
@@ -153,8 +156,8 @@ def test_vae_reports_the_elbo_in_nats_whatever_beta():
 
 @pytest.mark.parametrize("posterior", ["deterministic", "gaussian", "universal"])
 def test_aae_step_is_reconstruction_then_both_halves_of_regularisation(posterior):
-    cfg = tiny("aae", f"train.posterior={posterior}", "train.prior=mixture", "train.prior_components=10",
-               "train.prior_labels=true", "train.labelled_fraction=0.6")
+    cfg = tiny("aae", f"aae.posterior={posterior}", "aae.prior=mixture", "aae.prior_components=10",
+               "aae.prior_labels=true", "aae.labelled_fraction=0.6")
     ref, ours = sgd_step(cfg)
     data = batch()
     x, x01 = x_and_x01(data)
@@ -186,7 +189,7 @@ def test_aae_step_is_reconstruction_then_both_halves_of_regularisation(posterior
 
 
 def test_the_prior_sample_of_a_labelled_image_comes_from_its_component():
-    cfg = tiny("aae", "train.prior=mixture", "train.prior_labels=true", "model.latent_dim=2")
+    cfg = tiny("aae", "aae.prior=mixture", "aae.prior_labels=true", "model.latent_dim=2")
     model = model_of(cfg)
     labels = torch.tensor([0, 2, 5, 5, 10, 7])
     z = prior_draw(model, "d", labels)
@@ -197,18 +200,18 @@ def test_the_prior_sample_of_a_labelled_image_comes_from_its_component():
 
 
 def test_wae_mmd_step_adds_lambda_times_the_imq_mmd():
-    cfg = tiny("wae_mmd", "train.reconstruction_weight=0.05", "train.wae_lambda=10")
+    cfg = tiny("wae_mmd", "wae_mmd.reconstruction_weight=0.05", "wae_mmd.penalty_weight=10")
     ref, ours = sgd_step(cfg)
     x, x01 = x_and_x01(batch())
     z = ref.E(x)
     rec = 0.05 * (((ref.G(z[:, None]) + 1) / 2 - x01) ** 2).flatten(1).sum(1).mean()
-    mmd = imq_mmd_by_loops(z, prior_draw(ref, "mmd"), 2 * LATENT * 1.0, cfg.train.mmd_scales)
+    mmd = imq_mmd_by_loops(z, prior_draw(ref, "mmd"), 2 * LATENT * 1.0, cfg.objective.mmd_scales)
     descend(rec + 10 * mmd, params(ref.E, ref.G))
     assert_same_state(ours, ref)
 
 
 def test_wae_gan_step_fools_then_trains_the_adversary_with_lambda():
-    cfg = tiny("wae_gan", "train.wae_lambda=3", "train.reconstruction=cross_entropy")
+    cfg = tiny("wae_gan", "wae_gan.penalty_weight=3", "wae_gan.reconstruction=cross_entropy")
     ref, ours = sgd_step(cfg)
     x, x01 = x_and_x01(batch())
     z = ref.E(x)
@@ -221,7 +224,7 @@ def test_wae_gan_step_fools_then_trains_the_adversary_with_lambda():
     assert_same_state(ours, ref)
 
 
-@pytest.mark.parametrize("objective,extra", [("vae", ()), ("aae", ("train.posterior=gaussian",)),
+@pytest.mark.parametrize("objective,extra", [("vae", ()), ("aae", ("aae.posterior=gaussian",)),
                                              ("wae_gan", ())])
 def test_micro_batches_give_the_full_batch_step(objective, extra):
     _, whole = sgd_step(tiny(objective, *extra))
@@ -230,7 +233,7 @@ def test_micro_batches_give_the_full_batch_step(objective, extra):
 
 
 def test_the_adversary_learns_at_its_own_rate():
-    cfg = tiny("wae_gan", "train.adversary_lr_mul=0.5")
+    cfg = tiny("wae_gan", "wae_gan.adversary_lr_mul=0.5")
     model = model_of(cfg)
     optimizers = objective_named("wae_gan").make_optimizers(model, cfg)
     assert optimizers["adversary"].param_groups[0]["lr_mul"] == 0.5
@@ -249,8 +252,8 @@ def labelled_batch():
 def test_aae_categorical_step_is_reconstruction_regularisation_of_z_and_y_then_classification(form):
     K = 10 if form != "clustering" else 7
     extra = {"semi_supervised": ["data.labelled=20"], "clustering": [],
-             "supervised": ["train.categories_from=label"]}[form]
-    cfg = tiny("aae", f"train.categories={K}", *extra)
+             "supervised": ["aae.categories_from=label"]}[form]
+    cfg = tiny("aae", f"aae.categories={K}", *extra)
     data = labelled_batch()
     ref, ours = sgd_step(cfg, data)
     x, x01 = x_and_x01(data)
@@ -289,7 +292,7 @@ def test_the_classification_phase_changes_the_encoder_only():
     from alae.training.objectives.aae import classification_phase, make_optimizers
     from alae.training.objectives.common import Shard
 
-    cfg = tiny("aae", "train.categories=10", "data.labelled=20")
+    cfg = tiny("aae", "aae.categories=10", "data.labelled=20")
     model = model_of(cfg)
     before = copy.deepcopy(model)
     stats = {}
@@ -303,6 +306,6 @@ def test_the_classification_phase_changes_the_encoder_only():
 
 
 def test_categorical_micro_batches_give_the_full_batch_step():
-    _, whole = sgd_step(tiny("aae", "train.categories=10", "data.labelled=20"), labelled_batch())
-    _, parts = sgd_step(tiny("aae", "train.categories=10", "data.labelled=20", "train.batch_gpu=4"), labelled_batch())
+    _, whole = sgd_step(tiny("aae", "aae.categories=10", "data.labelled=20"), labelled_batch())
+    _, parts = sgd_step(tiny("aae", "aae.categories=10", "data.labelled=20", "train.batch_gpu=4"), labelled_batch())
     assert_same_state(parts, whole, tol=1e-9)

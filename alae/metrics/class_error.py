@@ -1,7 +1,7 @@
 """class_error: how often a model's class head names the wrong class of a held-out digit.
 
 For models that can `classify` (an AAE with a categorical code from the encoder,
-`train.categories`), on a database with labels. The images: the database's last `holdout`
+`aae.categories`), on a database with labels. The images: the database's last `holdout`
 images (all images without a holdout), read at the resolution of `lod`, classified at
 (lod, alpha) by their most probable category.
 
@@ -56,7 +56,7 @@ def _categories(ev: Evaluation, indices: range, desc: str) -> torch.Tensor | Non
 def class_problem(ev: Evaluation) -> str | None:
     """Why `ev` gives no class error (no class head, no labels), or None."""
     if not ev.model.class_head:
-        return (f"needs a model with a class head (aae with train.categories and train.categories_from=encoder); "
+        return (f"needs a model with a class head (aae with aae.categories and aae.categories_from=encoder); "
                 f"this {ev.model.objective} model has none")
     if "labels" not in read_metadata(ev.data):  # before the images are opened at the networks' resolution
         return f"needs class labels, and {ev.data} has none (MNIST databases have them)"

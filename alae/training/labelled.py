@@ -42,7 +42,7 @@ class LabelledSet:
         self.path, self.seed = path, cfg.train.seed
         images = open_images(path, cfg.model.resolution)
         all_labels = torch.tensor([images.label(i) for i in range(num_train)], dtype=torch.int64)
-        self.indices = balanced_subset(all_labels, cfg.data.labelled, cfg.train.categories, self.seed)
+        self.indices = balanced_subset(all_labels, cfg.data.labelled, cfg.traits.class_head, self.seed)
         self.labels = all_labels[self.indices]
         self._images: dict[int, torch.Tensor] = {}
 

@@ -124,7 +124,7 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
     labelled = LabelledSet(data_path, num_train, cfg) if cfg.data.labelled else None
     if labelled is not None:
         log.info(f"semi-supervised: the labels of {len(labelled.indices)} training images "
-                 f"({cfg.data.labelled // t.categories} per class)")
+                 f"({cfg.data.labelled // cfg.traits.class_head} per class)")
 
     # --- fixed inputs for the grids and metrics; rank 0's records ------------------------------
     grid_z = model.prior.sample(lg.grid_size**2, randomness.generator(t.seed, "grid")).to(ctx.device)

@@ -6,31 +6,33 @@ Each iteration, as the paper's two phases:
 2. regularisation: D learns prior samples as real and codes as fake,
    softplus(−D(z_prior)) + softplus(D(q(x))); then E, as the generator, learns to fool it,
    softplus(−D(q(x))) (the non-saturating form).
-q(x) by `train.posterior`: deterministic E(x); gaussian μ + σ·ε (reparameterised, as a VAE's
-encoder); universal E(x, η) with η ~ N(0, 1) as an extra input channel. The prior is
-`train.prior` (any of alae.priors). With `train.prior_labels` (the paper's semi-supervised
-regularisation), D also sees the one-hot label and the prior sample of an image of class k comes
-from the prior's component k; a share 1 − `train.labelled_fraction` of the images (chosen per
-global index and step), and every image of a database without labels, counts as unlabelled:
-the extra class K, whose prior samples come from the whole prior.
-With `train.categories` = K, G takes [z, y] (the paper's §4–6): from the label, y is the image's
+Options are the config's `aae` section (`Options`). q(x) by `aae.posterior`: deterministic E(x);
+gaussian μ + σ·ε (reparameterised, as a VAE's encoder); universal E(x, η) with η ~ N(0, 1) as an
+extra input channel. The prior is `aae.prior` (any of alae.priors). With `aae.prior_labels` (the
+paper's semi-supervised regularisation), D also sees the one-hot label and the prior sample of
+an image of class k comes from the prior's component k; a share 1 − `aae.labelled_fraction` of
+the images (chosen per global index and step), and every image of a database without labels,
+counts as unlabelled: the extra class K, whose prior samples come from the whole prior.
+With `aae.categories` = K, G takes [z, y] (the paper's §4–6): from the label, y is the image's
 one-hot label (supervised: z holds the style); from the encoder, E also gives y = softmax of
 a class head, and the regularisation phase has a second adversary Dy on y, prior samples being
 one-hot classes of a uniform K: Dy learns alongside D (softplus(−Dy(one-hot)) + softplus(Dy(y))),
 and E fools both (the sum of the two terms). With `data.labelled`, a third phase per iteration:
 3. semi-supervised classification: E (alone) minimises the cross-entropy of its class head on
    the step's labelled batch (`alae.training.labelled`).
-Adams: E and G (reconstruction); D, Dy and E (regularisation, at `train.adversary_lr_mul` × the
+Adams: E and G (reconstruction); D, Dy and E (regularisation, at `aae.adversary_lr_mul` × the
 rate); E (classification, at the rate).
 """
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 import alae.distributed as distributed
 import alae.randomness as randomness
-from alae.config import Config
+from alae.config import Config, Fraction, NonNegativeInt, ObjectiveOptions, StrictBool, Traits, require, section
 from alae.model import LatentAutoencoder
 from alae.training.data import NO_LABEL, Batch
 from alae.training.objectives.common import (
@@ -44,16 +46,49 @@ from alae.training.objectives.common import (
     set_trainable,
     step_inputs,
 )
+from alae.training.objectives.options import Adversary, CodePrior, ReconstructionCost
 from alae.training.objectives.reconstruction import cost
 from alae.training.schedule import Phase
 
 
+@section
+class Options(CodePrior, ReconstructionCost, Adversary, ObjectiveOptions):
+    """The `aae` section (and the prior, reconstruction cost and adversary groups)."""
+
+    # deterministic E(x); gaussian: reparameterised, as a VAE's encoder; universal: E(x, η), η one
+    # extra input channel of N(0, 1)
+    posterior: Literal["deterministic", "gaussian", "universal"] = "deterministic"
+    prior_labels: StrictBool = False  # D sees the one-hot label, whose class picks the prior's component (AAE §5)
+    labelled_fraction: Fraction = 1.0  # with prior_labels: share of training images whose label is used
+    # G takes [z, y], y a one-hot (or softmax) over K = `categories` classes (0: G takes z alone).
+    # categories_from encoder: E's softmax head gives y, matched to a categorical prior by a second
+    # adversary (AAE §5 semi-supervised: K 10; §6 clustering: K 16 or 30); label: the image's one-hot
+    # label, so z holds the style only (AAE §4, supervised).
+    categories: NonNegativeInt = 0
+    categories_from: Literal["encoder", "label"] = "encoder"
+
+    def check(self, cfg: Config) -> None:
+        self.check_prior(cfg, "aae")
+        require(not self.prior_labels or self.prior in ("mixture", "swiss_roll"), "aae.prior_labels/aae.prior",
+                f"labels pick a component of a mixture or swiss_roll prior, not of {self.prior!r}")
+        require(not (self.categories and self.prior_labels), "aae.categories/aae.prior_labels",
+                "a categorical code and labels given to D are two different label uses: choose one")
+        require(not (self.categories and self.categories_from == "encoder") or self.posterior == "deterministic",
+                "aae.posterior", f"a categorical code comes with a deterministic encoder, got {self.posterior!r}")
+
+    def traits(self) -> Traits:
+        """The posterior, prior and categorical code of these options; an adversary on the codes (and Dy on y)."""
+        return Traits(posterior=self.posterior, decoder_output=self.decoder_output, code_discriminator=True,
+                      prior_labels=self.prior_labels, categories=self.categories,
+                      categories_from=self.categories_from, **self.prior_traits())
+
+
 def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
     """Adams on E and G ('autoencoder'), on D and Dy ('adversary') and on E alone ('encoder'); the
-    two of the regularisation phase at train.adversary_lr_mul × the rate; with a class head and
+    two of the regularisation phase at aae.adversary_lr_mul × the rate; with a class head and
     labels, on E for the classification phase ('classifier')."""
     optimizers = {**autoencoder_optimizers(model, cfg),
-                  "encoder": adam(model.E.parameters(), cfg, cfg.train.adversary_lr_mul)}
+                  "encoder": adam(model.E.parameters(), cfg, cfg.objective.adversary_lr_mul)}
     if model.labelled_classes:
         optimizers["classifier"] = adam(model.E.parameters(), cfg)
     return optimizers
@@ -85,10 +120,9 @@ def discriminator_labels(model: LatentAutoencoder, batch: Batch, draws: StepDraw
     """The label D sees per image of this rank, int64 [B/W] in [0, K] (K: unlabelled), or None without prior labels."""
     if not model.label_classes:
         return None
-    t = cfg.train
     labels = batch.labels.to(torch.int64).clone()  # in [0, K) or NO_LABEL: the loop checked the database's classes
-    keep = torch.rand(draws.phase.batch, generator=randomness.generator(t.seed, draws.step, "labelled"))
-    unlabelled = (keep[draws.shard.rows] >= t.labelled_fraction) | (labels == NO_LABEL)
+    keep = torch.rand(draws.phase.batch, generator=randomness.generator(cfg.train.seed, draws.step, "labelled"))
+    unlabelled = (keep[draws.shard.rows] >= cfg.objective.labelled_fraction) | (labels == NO_LABEL)
     labels[unlabelled] = model.label_classes
     return labels.to(draws.device)
 
@@ -115,7 +149,7 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
     def reconstruction_loss(s: int, e: int):
         code = decoder_code(model, *codes("rec", s, e), image_labels[s:e])
         raw = model.decode_raw(model.broadcast(code), lod, alpha, draws.noise("rec", s, e))
-        loss = cost(raw, reals[s:e], cfg).mean()
+        loss = cost(raw, reals[s:e], cfg.objective).mean()
         return loss, {"loss_rec": loss.detach()}
 
     accumulate_gradients(shard, reconstruction_loss, stats)

@@ -85,12 +85,13 @@ class StepDraws:
         return randomness.per_sample_noise([(model.noise_channels, r, r)], self.shard.global_indices(s, e),
                                            self.device, self.cfg.train.seed, self.step, purpose, "eta")[0]
 
-    def mixing(self, purpose: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(z1, z2, crossover layer per sample) for a step that mixes styles."""
-        t, lod = self.cfg.train, self.phase.lod
-        cross = randomness.crossover_layers(self.phase.batch, self.shard.rows, 2 * (lod + 1), t.style_mixing_prob,
-                                            t.seed, self.step, purpose, "mix",
-                                            per_batch=t.style_mixing == "per_batch").to(self.device)
+    def mixing(self, purpose: str, prob: float, mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z1, z2, crossover layer per sample) for a step that mixes styles with probability `prob`,
+        `mode` per_sample or per_batch (`randomness.crossover_layers`)."""
+        lod = self.phase.lod
+        cross = randomness.crossover_layers(self.phase.batch, self.shard.rows, 2 * (lod + 1), prob,
+                                            self.cfg.train.seed, self.step, purpose, "mix",
+                                            per_batch=mode == "per_batch").to(self.device)
         return self.latents(purpose, "z1"), self.latents(purpose, "z2"), cross
 
     def noise(self, purpose: str, s: int, e: int) -> list[torch.Tensor]:
@@ -169,10 +170,10 @@ def adam(parameters, cfg: Config, lr_mul: float = 1.0) -> torch.optim.Adam:
 
 def autoencoder_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
     """{'autoencoder': Adam on E and G}, and with a discriminator {'adversary': Adam on D (and an
-    AAE's Dy) at train.adversary_lr_mul × the learning rate}: the optimizers of VAE, WAE-MMD and WAE-GAN."""
+    AAE's Dy) at the objective's adversary_lr_mul × the learning rate}: the optimizers of VAE, WAE-MMD and WAE-GAN."""
     optimizers = {"autoencoder": adam([*model.E.parameters(), *model.G.parameters()], cfg)}
     if model.D is not None:
         adversaries = [model.D] + ([model.Dy] if model.Dy is not None else [])
         optimizers["adversary"] = adam([p for d in adversaries for p in d.parameters()], cfg,
-                                       cfg.train.adversary_lr_mul)
+                                       cfg.objective.adversary_lr_mul)
     return optimizers

@@ -2,10 +2,11 @@
 
 Each iteration, in the order of the authors' code (tolstikhin/wae, wae.py):
 1. E and G descend c(x, G(z̃)) − λ·log D(z̃), z̃ = E(x): the mean cost (`reconstruction.cost`)
-   plus λ·softplus(−D(z̃)) (the non-saturating form the authors use), λ = `train.wae_lambda`;
+   plus λ·softplus(−D(z̃)) (the non-saturating form the authors use), λ = `wae_gan.penalty_weight`;
 2. D ascends λ·[log D(z) + log(1 − D(z̃))] over prior samples z and the (new) codes z̃:
    it descends λ·[softplus(−D(z)) + softplus(D(z̃))].
-Two Adams: E and G, and D at `train.adversary_lr_mul` × the rate (MNIST: 5e-4 against 1e-3).
+Two Adams: E and G, and D at `wae_gan.adversary_lr_mul` × the rate (MNIST: 5e-4 against 1e-3).
+Options: the config's `wae_gan` section (`Options`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import alae.distributed as distributed
-from alae.config import Config
+from alae.config import Config, NonNegativeFloat, ObjectiveOptions, Traits, section
 from alae.model import LatentAutoencoder
 from alae.training.data import Batch
 from alae.training.objectives.common import (
@@ -24,8 +25,24 @@ from alae.training.objectives.common import (
     set_trainable,
     step_inputs,
 )
+from alae.training.objectives.options import Adversary, CodePrior, ReconstructionCost
 from alae.training.objectives.reconstruction import cost
 from alae.training.schedule import Phase
+
+
+@section
+class Options(CodePrior, ReconstructionCost, Adversary, ObjectiveOptions):
+    """The `wae_gan` section (and the prior, reconstruction cost and adversary groups)."""
+
+    penalty_weight: NonNegativeFloat = 10.0  # λ (WAE paper and code, MNIST: 10)
+
+    def check(self, cfg: Config) -> None:
+        self.check_prior(cfg, "wae_gan")
+
+    def traits(self) -> Traits:
+        """A deterministic encoder and an adversary D on its codes."""
+        return Traits(decoder_output=self.decoder_output, code_discriminator=True, **self.prior_traits())
+
 
 make_optimizers = autoencoder_optimizers  # Adams on E and G, and on D
 
@@ -33,7 +50,7 @@ make_optimizers = autoencoder_optimizers  # Adams on E and G, and on D
 def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: Phase, cfg: Config,
                ctx: distributed.Context, step: int) -> LossStats:
     """One WAE-GAN iteration on this rank's share of the global batch; statistics as 0-d device tensors."""
-    t, lod, alpha = cfg.train, phase.lod, phase.alpha
+    o, lod, alpha = cfg.objective, phase.lod, phase.alpha
     shard, reals, draws = step_inputs(model, batch, phase, cfg, ctx, step)
     stats: LossStats = {}
 
@@ -44,9 +61,9 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
 
     def autoencoder_loss(s: int, e: int):
         codes = model.encode(reals[s:e], lod, alpha)
-        rec = cost(model.decode_raw(model.broadcast(codes), lod, alpha, draws.noise("ae", s, e)), reals[s:e], cfg).mean()
+        rec = cost(model.decode_raw(model.broadcast(codes), lod, alpha, draws.noise("ae", s, e)), reals[s:e], o).mean()
         fool = F.softplus(-model.discriminate(codes)).mean()
-        total = rec + t.wae_lambda * fool
+        total = rec + o.penalty_weight * fool
         return total, {"loss_wae": total.detach(), "loss_rec": rec.detach(), "loss_fool": fool.detach()}
 
     accumulate_gradients(shard, autoencoder_loss, stats)
@@ -62,7 +79,7 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
         with torch.no_grad():
             codes = model.encode(reals[s:e], lod, alpha)
         real_logits, fake_logits = model.discriminate(prior[s:e]), model.discriminate(codes)
-        loss = t.wae_lambda * (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean())
+        loss = o.penalty_weight * (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean())
         return loss, {"loss_d": loss.detach(), "logits_prior": real_logits.detach().mean(),
                       "logits_code": fake_logits.detach().mean()}
 
