@@ -48,6 +48,7 @@ PositiveFloat = Annotated[StrictFloat, Field(gt=0)]
 NonNegativeFloat = Annotated[StrictFloat, Field(ge=0)]
 Fraction = Annotated[StrictFloat, Field(ge=0, le=1)]  # a probability or share, in [0, 1]
 Decay = Annotated[StrictFloat, Field(ge=0, lt=1)]  # an EMA or Adam β, in [0, 1)
+Slope = Annotated[StrictFloat, Field(ge=0, lt=1)]  # a LeakyReLU's negative slope
 
 section = pydantic.dataclasses.dataclass(config=pydantic.ConfigDict(extra="forbid"))
 """Decorator of a config section: a dataclass whose fields pydantic checks when it is built."""
@@ -65,17 +66,32 @@ class ModelConfig:
     channels: list[PositiveInt] = field(default_factory=lambda: [512, 512, 512, 512, 256, 128, 64, 32, 16])  # original ffhq
     image_channels: PositiveInt = 3
     latent_dim: PositiveInt = 512
-    mapping_layers: PositiveInt = 8  # original: MAPPING_LAYERS 8
+    mapping_layers: NonNegativeInt = 8  # original: MAPPING_LAYERS 8; 0: F is the identity (the original's last MNIST model)
     mapping_lr_mul: PositiveFloat = 0.1  # original F
     discriminator_layers: PositiveInt = 3  # original D: 512→512→512→1024
     discriminator_outputs: PositiveInt = 1024  # original emits 2·latent outputs and reads column outputs//2; 1 is the clean variant
-    discriminator_activation: Literal["linear", "lrelu"] = "linear"  # original: no activation between D's layers; lrelu: LeakyReLU 0.2
+    discriminator_activation: Literal["linear", "lrelu", "relu"] = "linear"  # original: no activation between D's layers; lrelu: LeakyReLU 0.2
     discriminator_lr_mul: PositiveFloat = 0.1  # original D
     fused_scale_resolution: PositiveInt = 128  # original: G stores its upsampling convs transposed from 128 px up (the same function)
     to_rgb_gain: PositiveFloat = 0.03  # original ToRGB gain
     encoder_std_eps: NonNegativeFloat = 1e-8  # E's style std is sqrt(var + eps); original 0 (R1's double backward needs > 0 on constant channels)
     mlp_width: PositiveInt = 1024  # mlp: the hidden width of E and G (original EncoderFC / GeneratorFC: 1024)
+    mlp_layers: PositiveInt = 2  # mlp: hidden layers of E and of G (original: 2)
+    mlp_activation: Literal["lrelu", "relu"] = "lrelu"  # mlp: their activation (original: LeakyReLU)
+    mlp_encoder_slope: Slope = 0.2  # lrelu: E's hidden layers (original EncoderFC: 0.2)
+    mlp_generator_slope: Slope = 0.2  # lrelu: G's hidden layers (original GeneratorFC: F.leaky_relu's default 0.01)
+    mlp_code_slope: Slope = 0.2  # E's last LeakyReLU, where the objective has one (ALAE; original EncoderFC: 0.01)
     discriminator_width: NonNegativeInt = 0  # D's hidden width; 0 = latent_dim (original ALAE D); WAE-GAN's MNIST adversary: 512
+    # How the mlp E and G and the adversaries on codes store their weights (alae.networks.dense):
+    # equalized (ALAE's: N(0, 1) scaled at run time) or ordinary (the weight is the parameter, as in the
+    # VAE, AAE and WAE references), and an ordinary layer's initialisation: he (the equalized layer's
+    # function), torch (nn.Linear's) or normal (N(0, init_std), bias 0).
+    layers: Literal["equalized", "ordinary"] = "equalized"
+    init: Literal["he", "torch", "normal"] = "he"
+    init_std: PositiveFloat = 0.01  # musyoku's AAE, the WAE code: 0.01
+    # The pixels E takes and a linear G gives: [-1, 1] (StyleALAE) or [0, 1] (x/255: the original's MNIST
+    # model, pytorch/examples' VAE, the WAE code). Images outside the networks are [-1, 1] either way.
+    pixel_range: list[StrictInt] = field(default_factory=lambda: [-1, 1])
 
     @property
     def num_lods(self) -> int:
@@ -102,6 +118,10 @@ class TrainConfig:
     kimg_stable: PositiveFloat = 480.0  # original: 8 epochs × 60k images per lod stable phase
     batch_per_lod: list[PositiveInt] = field(default_factory=lambda: [512, 256, 128, 64, 32, 32, 32, 32, 32])  # original, global
     lr_per_lod: list[PositiveFloat] = field(default_factory=lambda: [0.0015] * 6 + [0.002, 0.003, 0.003])  # original
+    # [[kimg, factor], ...]: from kimg on, every learning rate is the lod's times factor (WAE code on
+    # MNIST: ×0.5 from epoch 30, ×0.1 from epoch 50); [] keeps the lods' rates.
+    lr_steps: list[Annotated[list[NonNegativeFloat], Field(min_length=2, max_length=2)]] = field(default_factory=list)
+    gradient_clip: NonNegativeFloat = 0.0  # each optimizer's gradients clipped to this L2 norm before its step; 0: off (musyoku's AAE: 5)
     batch_gpu: NonNegativeInt = 0  # per-process micro-batch cap for gradient accumulation; 0 = no cap
     adam_beta1: Decay = 0.0  # original
     adam_beta2: Decay = 0.99  # original
@@ -401,14 +421,23 @@ def validate(cfg: Config) -> None:
         require(len(m.channels) == m.num_lods, "model.channels",
                 f"needs one width per resolution 4..{m.resolution} ({m.num_lods} values), got {len(m.channels)}")
     require(_is_power_of_two(m.fused_scale_resolution), "model.fused_scale_resolution", "must be a power of two")
+    require(m.pixel_range in ([-1, 1], [0, 1]), "model.pixel_range", f"must be [-1, 1] or [0, 1], got {m.pixel_range}")
+    require(m.layers == "ordinary" or m.init == "he", "model.init",
+            f"equalized layers are N(0, 1) by definition; model.init {m.init!r} needs model.layers ordinary")
     n = m.num_lods
     for name in ("batch_per_lod", "lr_per_lod"):
         values = getattr(t, name)
         require(len(values) == n, f"train.{name}", f"needs {n} values (one per lod), got {len(values)}")
+    starts = [kimg for kimg, _ in t.lr_steps]
+    require(starts == sorted(set(starts)) and all(factor > 0 for _, factor in t.lr_steps), "train.lr_steps",
+            f"needs [kimg, factor] pairs with increasing kimg and positive factors, got {t.lr_steps}")
     repeated = sorted({name for name in log.metrics if log.metrics.count(name) > 1})
     require(not repeated, "log.metrics", f"lists {', '.join(repeated)} more than once")
     cfg.objective.check(cfg)
     traits = cfg.traits
+    require(m.layers == "equalized" or not traits.code_discriminator or m.discriminator_lr_mul == 1,
+            "model.discriminator_lr_mul",
+            "a learning-rate multiplier belongs to equalized layers; with model.layers ordinary it must be 1")
     if d.labelled:
         require(traits.class_head > 0, "data.labelled",
                 f"labels are learnt by an encoder's class head, which this {t.objective} model has not "

@@ -15,6 +15,10 @@ Codes are then [N, latent_dim + K] (`code_dim`), the prior's samples [z, one-hot
 
 `w_avg` is the mean code: with a mapping the running mean of w = F(z) (the original's
 dlatent_avg), else the prior's mean (fixed). Truncation moves codes toward it.
+
+Images are [−1, 1] outside the networks; E takes them in `model.pixel_range` ([0, 1]: x/255, as
+the original's MNIST model and the VAE and WAE references), and G's raw output becomes an image
+by the objective's decoder output (`image_of`: linear in the pixel range, sigmoid, tanh).
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from torch import nn
 
 from alae.config import Config, Traits
 from alae.errors import UserError
+from alae.likelihoods import negative_log_likelihood
+from alae.networks.dense import Dense
 from alae.networks.mlp import MLPEncoder, MLPGenerator
 from alae.networks.style import Discriminator, Encoder, Generator, MappingNetwork
 from alae.priors import Prior, WithCategory, make_prior
@@ -62,7 +68,8 @@ class LatentAutoencoder(nn.Module):
         self.latent_dim = m.latent_dim
         self.resolution = m.resolution
         self.image_channels = m.image_channels
-        self.output = traits.decoder_output
+        self.output = traits.decoder_output  # linear | sigmoid | tanh (image_of)
+        self.unit_pixels = m.pixel_range == [0, 1]  # E takes, and a linear G gives, pixels in [0, 1]
         self.likelihood, self.likelihood_std = traits.likelihood, traits.likelihood_std  # p(x | z), None without
         self.prior = prior_for(traits, m.latent_dim)
         self.label_classes = traits.prior_components if traits.prior_labels else 0  # D's one-hot has one more: unlabelled
@@ -75,23 +82,25 @@ class LatentAutoencoder(nn.Module):
         self.code_dim = m.latent_dim + traits.categories
         encoder_out = (2 * m.latent_dim if self.posterior == "gaussian" else m.latent_dim) + self.class_head
         encoder_in = m.image_channels + self.noise_channels
+        dense = Dense(m.layers, m.init, m.init_std)  # the mlp networks' and the adversaries' layers
         self.F = MappingNetwork(m.latent_dim, m.mapping_layers, m.mapping_lr_mul) if traits.mapping else None
         if m.backbone == "style":
             self.G = Generator(m.channels, self.code_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
             self.E = Encoder(m.channels, encoder_out, encoder_in, m.encoder_std_eps)
         else:
-            self.G = MLPGenerator(self.code_dim, m.mlp_width, m.image_channels, m.resolution)
-            self.E = MLPEncoder(encoder_in, m.resolution, m.mlp_width, encoder_out,
-                                final_activation=traits.encoder_activation)
+            self.G = MLPGenerator(self.code_dim, m.mlp_width, m.image_channels, m.resolution, m.mlp_layers,
+                                  m.mlp_activation, m.mlp_generator_slope, dense)
+            self.E = MLPEncoder(encoder_in, m.resolution, m.mlp_width, encoder_out, traits.encoder_activation,
+                                m.mlp_layers, m.mlp_activation, m.mlp_encoder_slope, m.mlp_code_slope, dense)
         self.D = self.Dy = None
         if traits.code_discriminator:
             d_in = m.latent_dim + (self.label_classes + 1 if self.label_classes else 0)
             self.D = Discriminator(d_in, m.discriminator_layers, m.discriminator_outputs, m.discriminator_activation,
-                                   m.discriminator_lr_mul, width=m.discriminator_width or None)
+                                   m.discriminator_lr_mul, width=m.discriminator_width or None, dense=dense)
         if self.class_head:  # the adversary on y (AAE §5), as D but on the K-dim softmax
             self.Dy = Discriminator(self.class_head, m.discriminator_layers, m.discriminator_outputs,
                                     m.discriminator_activation, m.discriminator_lr_mul,
-                                    width=m.discriminator_width or None)
+                                    width=m.discriminator_width or None, dense=dense)
         mean_code = torch.zeros(m.latent_dim) if traits.mapping else self.prior.mean().to(torch.get_default_dtype())
         self.register_buffer("w_avg", mean_code)
         # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
@@ -141,19 +150,41 @@ class LatentAutoencoder(nn.Module):
                               enabled=self.compute_dtype is not None)
 
     def decode_raw(self, styles: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
-        """G's output for styles [N, L, latent]: the pixels in [−1, 1] (output 'linear') or their
-        [0, 1] logits (output 'sigmoid'), [N, C, R, R] in the dtype of styles."""
+        """G's output for styles [N, L, latent], [N, C, R, R] in the dtype of styles: the pixels in
+        the pixel range (output 'linear'), or what `image_of` maps to them."""
         with self._autocast(styles):
             return self.G(styles, lod, alpha, noise).to(styles.dtype)
 
+    def image_of(self, raw: torch.Tensor) -> torch.Tensor:
+        """G's raw output → images in [−1, 1]: linear (2·raw − 1 for [0, 1] pixels), 2·sigmoid(raw) − 1
+        (raw: the logits of [0, 1] pixels) or tanh(raw)."""
+        if self.output == "sigmoid":
+            return 2 * torch.sigmoid(raw) - 1
+        if self.output == "tanh":
+            return torch.tanh(raw)
+        return 2 * raw - 1 if self.unit_pixels else raw
+
+    @property
+    def input_scale(self) -> float:
+        """d(E's input pixel) / d(image pixel in [−1, 1]): 1/2 for [0, 1] pixels, else 1."""
+        return 0.5 if self.unit_pixels else 1.0
+
+    def negative_log_likelihood(self, raw: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
+        """−log p(reals | z) [N] in nats under the model's likelihood, for G's raw output `raw` and
+        images `reals` in [−1, 1] (alae.likelihoods: the pixels are compared in [0, 1])."""
+        mean = raw if self.likelihood == "bernoulli" else self.image_of(raw)
+        return negative_log_likelihood(mean, reals, self.likelihood, self.likelihood_std)
+
     def generate(self, styles: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
         """styles [N, L, latent] → images [N, C, R, R] in [−1, 1]; noise as `Generator.forward`."""
-        raw = self.decode_raw(styles, lod, alpha, noise)
-        return raw if self.output == "linear" else 2 * torch.sigmoid(raw) - 1
+        return self.image_of(self.decode_raw(styles, lod, alpha, noise))
 
     def encoder_outputs(self, x: torch.Tensor, lod: int, alpha: float, eta: torch.Tensor | None = None) -> torch.Tensor:
-        """E's raw output [N, latent] (or [N, 2·latent]: mean, log-variance) for images x; a
-        universal posterior takes its noise eta [N, 1, R, R] (None: zeros) as an extra channel."""
+        """E's raw output [N, latent] (or [N, 2·latent]: mean, log-variance) for images x in [−1, 1]
+        (given to E in the pixel range); a universal posterior takes its noise eta [N, 1, R, R]
+        (None: zeros) as an extra channel."""
+        if self.unit_pixels:
+            x = (x + 1) * 0.5
         if self.noise_channels:
             eta = x.new_zeros(x.shape[0], self.noise_channels, *x.shape[2:]) if eta is None else eta.to(x.dtype)
             x = torch.cat([x, eta], dim=1)

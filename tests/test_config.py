@@ -125,11 +125,17 @@ def test_configs_saved_before_objective_sections_load_with_the_same_options(name
     old = yaml.safe_load((OLD_CONFIGS / f"{name}.yaml").read_text())
     cfg = from_dict(old)
     assert cfg.train.objective == old["train"]["objective"]
-    for field in dataclasses.fields(cfg.objective):  # every option of the run's objective came from `train`
-        legacy = {new: key for key, (_, owners) in LEGACY_TRAIN_KEYS.items() for o, new in owners.items()
-                  if o == cfg.train.objective}
-        assert getattr(cfg.objective, field.name) == old["train"][legacy[field.name]], field.name
-    assert to_dict(cfg)["train"] == {k: v for k, v in old["train"].items() if k not in LEGACY_TRAIN_KEYS}
+    legacy = {new: key for key, (_, owners) in LEGACY_TRAIN_KEYS.items() for o, new in owners.items()
+              if o == cfg.train.objective}
+    for field in dataclasses.fields(cfg.objective):  # the options of the run's objective that were in `train`
+        if field.name in legacy:
+            assert getattr(cfg.objective, field.name) == old["train"][legacy[field.name]], field.name
+        else:  # an option added since: its default, which is what those runs did
+            assert getattr(cfg.objective, field.name) == field.default, field.name
+    saved = to_dict(cfg)
+    for section in ("model", "train", "data", "log"):
+        assert {k: saved[section][k] for k in old[section] if k not in LEGACY_TRAIN_KEYS} == \
+            {k: v for k, v in old[section].items() if k not in LEGACY_TRAIN_KEYS}
     assert from_dict(to_dict(cfg)) == cfg
 
 

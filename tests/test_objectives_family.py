@@ -296,7 +296,7 @@ def test_the_classification_phase_changes_the_encoder_only():
     model = model_of(cfg)
     before = copy.deepcopy(model)
     stats = {}
-    classification_phase(model, make_optimizers(model, cfg)["classifier"], labelled_batch().labelled,
+    classification_phase(model, [make_optimizers(model, cfg)["classifier"]], labelled_batch().labelled,
                          Shard.of(BATCH, 0, 0), PHASE, CTX, stats)
     for name in ("G", "D", "Dy"):
         assert_same_state(getattr(model, name), getattr(before, name), tol=0)
@@ -309,3 +309,150 @@ def test_categorical_micro_batches_give_the_full_batch_step():
     _, whole = sgd_step(tiny("aae", "aae.categories=10", "data.labelled=20"), labelled_batch())
     _, parts = sgd_step(tiny("aae", "aae.categories=10", "data.labelled=20", "train.batch_gpu=4"), labelled_batch())
     assert_same_state(parts, whole, tol=1e-9)
+
+
+# --- the references' options (musyoku's AAE, the WAE code, pytorch/examples' VAE) -------------------
+
+def noise_of(purpose, name, width, std):
+    return std * randomness.global_normal((BATCH, width), slice(None), 0, STEP, purpose, name)
+
+
+def test_aae_step_with_musyoku_options_by_hand():
+    """Noise on the adversaries' inputs (only theirs), the labelled batch reconstructed from its
+    labels, a tanh decoder with the mean squared error of [−1, 1] pixels, one Adam shared by E."""
+    K, sigma, weight = 10, 0.3, 4 / 784  # musyoku's F.mean_squared_error on [−1, 1] as our sum on [0, 1]
+    cfg = tiny("aae", f"aae.categories={K}", "data.labelled=20", "aae.shared_encoder_adam=true",
+               "aae.reconstruct_labelled=true", f"aae.adversary_input_noise={sigma}", "aae.decoder_output=tanh",
+               f"aae.reconstruction_weight={weight}")
+    data = labelled_batch()
+    ref, ours = sgd_step(cfg, data)
+    x, x01 = x_and_x01(data)
+    xl = to_model_range(data.labelled[0]).double()
+
+    def encoded(images):
+        out = ref.E(images)
+        return out[:, :LATENT], out[:, LATENT:]
+
+    def cost(z, y, target):
+        image = torch.tanh(ref.G(torch.cat([z, y], dim=1)[:, None]))
+        return weight * (((image + 1) / 2 - (target + 1) / 2) ** 2).flatten(1).sum(1).mean()
+
+    z, logits = encoded(x)
+    zl, _ = encoded(xl)
+    rec = cost(z, logits.softmax(dim=1), x) + cost(zl, F.one_hot(data.labelled[1], K).double(), xl)
+    descend(rec, params(ref.E, ref.G))
+    prior = prior_draw(ref, "d")
+    with torch.no_grad():
+        fake, fake_logits = encoded(x)
+    loss_d = (F.softplus(-ref.D(prior[:, :LATENT] + noise_of("d", "noise-prior", LATENT, sigma))).mean()
+              + F.softplus(ref.D(fake + noise_of("d", "noise-code", LATENT, sigma))).mean()
+              + F.softplus(-ref.Dy(prior[:, LATENT:] + noise_of("d", "noise-prior-y", K, sigma))).mean()
+              + F.softplus(ref.Dy(fake_logits.softmax(dim=1) + noise_of("d", "noise-code-y", K, sigma))).mean())
+    descend(loss_d, params(ref.D, ref.Dy))
+    z, logits = encoded(x)
+    loss_e = (F.softplus(-ref.D(z + noise_of("e", "noise-code", LATENT, sigma))).mean()
+              + F.softplus(-ref.Dy(logits.softmax(dim=1) + noise_of("e", "noise-code-y", K, sigma))).mean())
+    descend(loss_e, params(ref.E))
+    _, labelled_logits = encoded(xl)
+    descend(F.cross_entropy(labelled_logits, data.labelled[1]), params(ref.E))
+    assert_same_state(ours, ref)
+
+
+def test_the_adversaries_input_noise_has_its_std_and_reaches_them_only(monkeypatch):
+    """Every input of D and Dy carries N(0, σ²) noise, drawn afresh per input; G and the
+    classification phase see the clean codes."""
+    sigma, count = 0.3, 4000
+    cfg = tiny("aae", "aae.categories=10", f"aae.adversary_input_noise={sigma}", f"train.batch_per_lod=[{count}]")
+    model = model_of(cfg)
+    seen = {"D": [], "Dy": [], "G": []}
+    for name in seen:
+        module = getattr(model, name)
+        monkeypatch.setattr(module, "forward", lambda x, *a, _f=module.forward, _n=name, **k:
+                            seen[_n].append(x.detach()) or _f(x, *a, **k))
+    images = torch.randint(0, 256, (count, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    phase = Phase(lod=0, alpha=1.0, batch=count, lr=LR, resolution=28)
+    objective = objective_named("aae")
+    objective.train_step(model, objective.make_optimizers(model, cfg), Batch(images, torch.full((count,), NO_LABEL)),
+                         phase, cfg, CTX, STEP)
+    z_prior = model.prior.sample(count, randomness.generator(0, STEP, "d", "prior"))
+    real_z, real_y = seen["D"][0], seen["Dy"][0]  # the D phase's prior inputs, before any change of E
+    for noisy, clean in ((real_z, z_prior[:, :LATENT]), (real_y, z_prior[:, LATENT:])):
+        noise = noisy - clean
+        # the sample std of n normal draws: within 5 standard errors σ/√(2n)
+        assert abs(noise.std().item() - sigma) < 5 * sigma / math.sqrt(2 * noise.numel())
+        assert abs(noise.mean().item()) < 5 * sigma / math.sqrt(noise.numel())
+    g_input = seen["G"][0][:, 0]  # the reconstruction phase's [z, softmax y]: no noise there
+    with torch.no_grad():
+        z, logits = model_of(cfg).E(to_model_range(images).double()).split([LATENT, 10], dim=1)
+    torch.testing.assert_close(g_input, torch.cat([z, logits.softmax(dim=1)], dim=1), rtol=1e-12, atol=1e-12)
+
+
+def test_wae_steps_with_the_wae_code_options_by_hand():
+    """E encodes its images with noise (σ in [0, 1] pixels), the decoder is a sigmoid compared by
+    the squared error, the adversary and its noise as set."""
+    sigma, lam = 0.01, 3.0
+    cfg = tiny("wae_gan", f"wae_gan.penalty_weight={lam}", "wae_gan.decoder_output=sigmoid",
+               f"wae_gan.encoder_input_noise={sigma}", "wae_gan.adversary_input_noise=0.2")
+    ref, ours = sgd_step(cfg)
+    x, x01 = x_and_x01(batch())
+
+    def pixel_noise(purpose):
+        return 2 * sigma * randomness.global_normal((BATCH, 784), slice(None), 0, STEP, purpose,
+                                                    "input-noise").view(BATCH, 1, 28, 28)
+
+    z = ref.E(x + pixel_noise("ae"))
+    rec = ((torch.sigmoid(ref.G(z[:, None])) - x01) ** 2).flatten(1).sum(1).mean()
+    descend(rec + lam * F.softplus(-ref.D(z + noise_of("ae", "noise-code", LATENT, 0.2))).mean(),
+            params(ref.E, ref.G))
+    with torch.no_grad():
+        z = ref.E(x + pixel_noise("d"))
+    prior = prior_draw(ref, "d")
+    descend(lam * (F.softplus(-ref.D(prior + noise_of("d", "noise-prior", LATENT, 0.2))).mean()
+                   + F.softplus(ref.D(z + noise_of("d", "noise-code", LATENT, 0.2))).mean()), params(ref.D))
+    assert_same_state(ours, ref)
+
+
+@pytest.mark.parametrize("objective", ["vae", "wae_mmd"])
+def test_unit_pixels_give_e_x_over_255_and_read_a_linear_g_in_0_1(objective):
+    option = {"vae": "vae.likelihood=gaussian", "wae_mmd": "wae_mmd.reconstruction_weight=1"}[objective]
+    cfg = tiny(objective, "model.pixel_range=[0, 1]", option)
+    model = model_of(cfg)
+    images = batch().images.double()
+    x = images / 127.5 - 1  # [−1, 1] in float64, so that (x + 1)/2 is x/255 to rounding
+    torch.testing.assert_close(model.encoder_outputs(x, 0, 1.0), model.E(images / 255), rtol=1e-12, atol=1e-12)
+    raw = torch.rand(3, 1, 28, 28, dtype=torch.float64)
+    torch.testing.assert_close(model.image_of(raw), 2 * raw - 1)
+    assert model.input_scale == 0.5
+
+
+def test_r1_is_taken_at_es_input_in_its_pixel_range():
+    """With [0, 1] pixels E sees x01 = (x + 1)/2, and R1 is ‖∇_x01 D(E(x01))‖², as the original
+    takes it on x/255 (4 times the norm with respect to the [−1, 1] image)."""
+    from alae.training.objectives.alae import discriminator_loss
+
+    cfg = tiny("alae", "model.pixel_range=[0, 1]")
+    model = model_of(cfg)
+    x, x01 = x_and_x01(batch())
+    _, stats = discriminator_loss(model, x, x, 0, 1.0, r1_weight=5.0)
+    x01 = x01.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model.D(model.E(x01)).sum(), x01)
+    assert stats["r1"].item() == pytest.approx(grad.square().sum(dim=[1, 2, 3]).mean().item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_aae_phases_step_one_adam_on_e_or_one_per_phase(shared):
+    cfg = tiny("aae", "aae.categories=10", "data.labelled=20", f"aae.shared_encoder_adam={str(shared).lower()}")
+    model = model_of(cfg)
+    objective = objective_named("aae")
+    optimizers = objective.make_optimizers(model, cfg)
+    objective.train_step(model, optimizers, labelled_batch(), PHASE, cfg, CTX, STEP)
+
+    def steps(name):
+        return {int(state["step"]) for state in optimizers[name].state.values()}
+
+    if shared:  # musyoku: E's Adam through reconstruction, regularisation and classification; G's own
+        assert set(optimizers) == {"encoder", "generator", "adversary"}
+        assert steps("encoder") == {3} and steps("generator") == {1} and steps("adversary") == {1}
+    else:
+        assert set(optimizers) == {"autoencoder", "encoder", "classifier", "adversary"}
+        assert all(steps(name) == {1} for name in optimizers)

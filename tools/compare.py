@@ -140,8 +140,7 @@ def compare(args, argv) -> int:
     bar.close()
 
     systems = system_rows(runs, results, metrics)
-    cluster_ks = [r.cfg.train.categories for r in runs if r.cfg.train.categories and not r.cfg.data.labelled
-                  and r.cfg.train.categories_from == "encoder"]
+    cluster_ks = [r.cfg.traits.class_head for r in runs if r.cfg.traits.class_head and not r.cfg.data.labelled]
     baselines = baseline_rows(data, holdout, list(range(args.seeds)), [r.cfg.model.latent_dim for r in runs],
                               cluster_ks, [r.cfg.data.labelled for r in runs if r.cfg.data.labelled])
     save_text(report_markdown(systems, baselines, metrics, setup_text(runs, data, holdout, args)),

@@ -25,7 +25,7 @@ import math
 import torch
 
 import alae.randomness as randomness
-from alae.likelihoods import gaussian_kl, negative_log_likelihood
+from alae.likelihoods import gaussian_kl
 from alae.datasets import to_model_range
 from alae.metrics import splits
 from alae.metrics.evaluation import Evaluation
@@ -46,7 +46,7 @@ def vae_problem(ev: Evaluation) -> str | None:
 
 def log_likelihood(model, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p(x | z) [N] in nats: G's raw output `raw` and images x in [−1, 1], both [N, C, R, R]."""
-    return -negative_log_likelihood(raw.double(), x.double(), model.likelihood, model.likelihood_std)
+    return -model.negative_log_likelihood(raw.double(), x.double())
 
 
 def _epsilon(ev: Evaluation, purpose: str, index: int, count: int) -> torch.Tensor:

@@ -84,7 +84,11 @@ def start_networks(cfg: Config, ctx: distributed.Context, inputs: RunInputs,
         model.load_state_dict(payload["model"])
         ema.load_state_dict(payload["ema"])
         for name, opt in optimizers.items():
+            configured = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
             opt.load_state_dict(payload["optimizers"][name])
+            for group, settings in zip(opt.param_groups, configured):  # lr_mul, gradient_clip: the config's
+                group.pop("lr_mul", None)
+                group.update(settings)
         progress = Progress(**payload["progress"])
         log.info(f"resumed from {inputs.checkpoint_path} at {progress.kimg:.1f} kimg (step {progress.step})")
     elif inputs.init is not None:
@@ -113,7 +117,8 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
     """
     setup_logging(run_dir, ctx.is_main)
     t, lg = cfg.train, cfg.log
-    num_images = len(check_database(data_path, cfg))
+    database = check_database(data_path, cfg)
+    num_images = len(database)
     num_train = num_images - cfg.data.holdout
     if num_train <= 0:
         raise ConfigError(f"data.holdout = {cfg.data.holdout} leaves no training images ({num_images} in {data_path})")
@@ -121,6 +126,12 @@ def train(cfg: Config, run_dir: Path, data_path: Path, ctx: distributed.Context,
              f"world size {ctx.world_size} on {ctx.device}")
     objective = objective_named(t.objective)
     model, ema, optimizers, progress = start_networks(cfg, ctx, inputs, objective)
+    if hasattr(objective, "pretrain") and inputs.checkpoint is None and inputs.init is None:
+        note = objective.pretrain(model, cfg, ctx, lambda index: torch.stack([database[int(i)] for i in index]),
+                                  num_train)
+        if note:
+            ema.load_state_dict(model.state_dict())  # the EMA starts from the pre-trained networks
+            log.info(note)
     labelled = LabelledSet(data_path, num_train, cfg) if cfg.data.labelled else None
     if labelled is not None:
         log.info(f"semi-supervised: the labels of {len(labelled.indices)} training images "

@@ -40,7 +40,6 @@ from alae.training.objectives.common import (
     StepDraws,
     accumulate_gradients,
     adam,
-    autoencoder_optimizers,
     model_images,
     optimizer_step,
     set_trainable,
@@ -66,32 +65,65 @@ class Options(CodePrior, ReconstructionCost, Adversary, ObjectiveOptions):
     # label, so z holds the style only (AAE §4, supervised).
     categories: NonNegativeInt = 0
     categories_from: Literal["encoder", "label"] = "encoder"
+    # true: one Adam on E through every phase and one on G, at the schedule's rate (musyoku's AAE);
+    # false: Adams on E and G (reconstruction), on E (regularisation, at adversary_lr_mul) and on E
+    # (classification)
+    shared_encoder_adam: StrictBool = False
+    # with data.labelled: the reconstruction phase also decodes the labelled batch from [z, its one-hot
+    # label] and adds its cost (musyoku's semi-supervised AAE)
+    reconstruct_labelled: StrictBool = False
 
     def check(self, cfg: Config) -> None:
         self.check_prior(cfg, "aae")
+        self.check_reconstruction("aae")
         require(not self.prior_labels or self.prior in ("mixture", "swiss_roll"), "aae.prior_labels/aae.prior",
                 f"labels pick a component of a mixture or swiss_roll prior, not of {self.prior!r}")
         require(not (self.categories and self.prior_labels), "aae.categories/aae.prior_labels",
                 "a categorical code and labels given to D are two different label uses: choose one")
         require(not (self.categories and self.categories_from == "encoder") or self.posterior == "deterministic",
                 "aae.posterior", f"a categorical code comes with a deterministic encoder, got {self.posterior!r}")
+        require(not self.reconstruct_labelled or cfg.data.labelled, "aae.reconstruct_labelled",
+                "reconstructs the labelled batch: it needs data.labelled")
 
     def traits(self) -> Traits:
         """The posterior, prior and categorical code of these options; an adversary on the codes (and Dy on y)."""
-        return Traits(posterior=self.posterior, decoder_output=self.decoder_output, code_discriminator=True,
+        return Traits(posterior=self.posterior, decoder_output=self.output, code_discriminator=True,
                       prior_labels=self.prior_labels, categories=self.categories,
                       categories_from=self.categories_from, **self.prior_traits())
 
 
 def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
-    """Adams on E and G ('autoencoder'), on D and Dy ('adversary') and on E alone ('encoder'); the
-    two of the regularisation phase at aae.adversary_lr_mul × the rate; with a class head and
-    labels, on E for the classification phase ('classifier')."""
-    optimizers = {**autoencoder_optimizers(model, cfg),
-                  "encoder": adam(model.E.parameters(), cfg, cfg.objective.adversary_lr_mul)}
+    """Adams on D and Dy ('adversary', at aae.adversary_lr_mul × the rate), and for the others by
+    aae.shared_encoder_adam: one on E ('encoder', through every phase) and one on G ('generator'),
+    or one on E and G ('autoencoder', reconstruction), one on E ('encoder', regularisation, at
+    adversary_lr_mul × the rate) and with a class head and labels one on E ('classifier')."""
+    o = cfg.objective
+    adversaries = [p for d in (model.D, model.Dy) if d is not None for p in d.parameters()]
+    optimizers = {"adversary": adam(adversaries, cfg, o.adversary_lr_mul)}
+    if o.shared_encoder_adam:
+        return {**optimizers, "encoder": adam(model.E.parameters(), cfg), "generator": adam(model.G.parameters(), cfg)}
+    optimizers.update(autoencoder=adam([*model.E.parameters(), *model.G.parameters()], cfg),
+                      encoder=adam(model.E.parameters(), cfg, o.adversary_lr_mul))
     if model.labelled_classes:
         optimizers["classifier"] = adam(model.E.parameters(), cfg)
     return optimizers
+
+
+def phase_optimizers(optimizers: dict, phase: str) -> list[torch.optim.Optimizer]:
+    """The optimizers the phase `phase` (reconstruction, regularisation, classification) steps."""
+    if "generator" in optimizers:  # aae.shared_encoder_adam
+        return [optimizers["encoder"], optimizers["generator"]] if phase == "reconstruction" else [optimizers["encoder"]]
+    return [optimizers[{"reconstruction": "autoencoder", "regularisation": "encoder",
+                        "classification": "classifier"}[phase]]]
+
+
+def run_phase(optimizers: list[torch.optim.Optimizer], shard, loss, stats: LossStats, world_size: int) -> None:
+    """Zero the optimizers' gradients, accumulate `loss` over the shard's micro-batches, step each."""
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    accumulate_gradients(shard, loss, stats)
+    for opt in optimizers:
+        optimizer_step(opt, world_size)
 
 
 def posterior_codes(model: LatentAutoencoder, reals: torch.Tensor, lod: int, alpha: float, epsilon: torch.Tensor,
@@ -131,7 +163,7 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
                ctx: distributed.Context, step: int) -> LossStats:
     """One AAE iteration (reconstruction, regularisation, and with labelled images classification)
     on this rank's share of the global batch."""
-    lod, alpha = phase.lod, phase.alpha
+    o, lod, alpha = cfg.objective, phase.lod, phase.alpha
     shard, reals, draws = step_inputs(model, batch, phase, cfg, ctx, step)
     labels = discriminator_labels(model, batch, draws, cfg)
     image_labels = batch.labels.to(draws.device)
@@ -141,24 +173,31 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
     def codes(purpose: str, s: int, e: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         return posterior_codes(model, reals[s:e], lod, alpha, epsilons[purpose][s:e], draws.eta(model, purpose, s, e))
 
-    # 1. Reconstruction phase: E and G.
+    # 1. Reconstruction phase: E and G (with aae.reconstruct_labelled, the labelled batch too).
     set_trainable(model, E=True, G=True, D=False, Dy=False)
-    opt = optimizers["autoencoder"]
-    opt.zero_grad(set_to_none=True)
+    with_labelled = o.reconstruct_labelled and model.labelled_classes and batch.labelled is not None
+    if with_labelled:
+        labelled_reals = model_images(model, batch.labelled[0], phase, ctx.device)
+        labelled_classes = batch.labelled[1].to(ctx.device)
 
     def reconstruction_loss(s: int, e: int):
         code = decoder_code(model, *codes("rec", s, e), image_labels[s:e])
         raw = model.decode_raw(model.broadcast(code), lod, alpha, draws.noise("rec", s, e))
-        loss = cost(raw, reals[s:e], cfg.objective).mean()
-        return loss, {"loss_rec": loss.detach()}
+        loss = cost(model, raw, reals[s:e], o).mean()
+        new = {"loss_rec": loss.detach()}
+        if with_labelled:  # musyoku's AAE: labelled images decoded from [z, their one-hot label]
+            z, _ = posterior_codes(model, labelled_reals[s:e], lod, alpha, None, None)
+            raw = model.decode_raw(model.broadcast(model.code_of(z, model.one_hot(labelled_classes[s:e]))), lod, alpha,
+                                   draws.noise("rec-labelled", s, e))
+            loss_labelled = cost(model, raw, labelled_reals[s:e], o).mean()
+            loss, new["loss_rec_labelled"] = loss + loss_labelled, loss_labelled.detach()
+        return loss, new
 
-    accumulate_gradients(shard, reconstruction_loss, stats)
-    optimizer_step(opt, ctx.world_size)
+    run_phase(phase_optimizers(optimizers, "reconstruction"), shard, reconstruction_loss, stats, ctx.world_size)
 
-    # 2a. Regularisation phase, D (and Dy): prior samples are real, codes are fake.
+    # 2a. Regularisation phase, D (and Dy): prior samples are real, codes are fake (each with
+    # aae.adversary_input_noise added, as every code the adversaries see while training).
     set_trainable(model, E=False, G=False, D=True, Dy=True)
-    opt = optimizers["adversary"]
-    opt.zero_grad(set_to_none=True)
     prior = draws.prior(model, "d", labels)  # [z, one-hot] with categories: D takes z, Dy the one-hot
     z_prior, y_prior = prior[:, :model.latent_dim], prior[:, model.latent_dim:]
 
@@ -166,50 +205,49 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
         y = None if labels is None else labels[s:e]
         with torch.no_grad():
             fake, logits = codes("d", s, e)
-        real_logits, fake_logits = model.discriminate(z_prior[s:e], y), model.discriminate(fake, y)
+        real_logits = model.discriminate(o.noisy(z_prior[s:e], draws, "d", "noise-prior", s, e), y)
+        fake_logits = model.discriminate(o.noisy(fake, draws, "d", "noise-code", s, e), y)
         loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
         new = {"loss_d": loss.detach(), "logits_prior": real_logits.detach().mean(),
                "logits_code": fake_logits.detach().mean()}
         if model.class_head:
-            loss_y = F.softplus(-model.Dy(y_prior[s:e])).mean() + F.softplus(model.Dy(logits.softmax(dim=1))).mean()
+            real_y = model.Dy(o.noisy(y_prior[s:e], draws, "d", "noise-prior-y", s, e))
+            fake_y = model.Dy(o.noisy(logits.softmax(dim=1), draws, "d", "noise-code-y", s, e))
+            loss_y = F.softplus(-real_y).mean() + F.softplus(fake_y).mean()
             loss, new["loss_dy"] = loss + loss_y, loss_y.detach()
         return loss, new
 
-    accumulate_gradients(shard, discriminator_loss, stats)
-    optimizer_step(opt, ctx.world_size)
+    run_phase([optimizers["adversary"]], shard, discriminator_loss, stats, ctx.world_size)
 
     # 2b. Regularisation phase, E as the generator: its codes (and y) should pass for prior samples.
     set_trainable(model, E=True, G=False, D=False, Dy=False)
-    opt = optimizers["encoder"]
-    opt.zero_grad(set_to_none=True)
 
     def encoder_loss(s: int, e: int):
         y = None if labels is None else labels[s:e]
         z, logits = codes("e", s, e)
-        loss = F.softplus(-model.discriminate(z, y)).mean()
+        loss = F.softplus(-model.discriminate(o.noisy(z, draws, "e", "noise-code", s, e), y)).mean()
         new = {"loss_e": loss.detach()}
         if model.class_head:
-            loss_y = F.softplus(-model.Dy(logits.softmax(dim=1))).mean()
+            loss_y = F.softplus(-model.Dy(o.noisy(logits.softmax(dim=1), draws, "e", "noise-code-y", s, e))).mean()
             loss, new["loss_ey"] = loss + loss_y, loss_y.detach()
         return loss, new
 
-    accumulate_gradients(shard, encoder_loss, stats)
-    optimizer_step(opt, ctx.world_size)
+    run_phase(phase_optimizers(optimizers, "regularisation"), shard, encoder_loss, stats, ctx.world_size)
 
     # 3. Semi-supervised classification phase: E's class head on the labelled batch.
     if model.labelled_classes and batch.labelled is not None:
-        classification_phase(model, optimizers["classifier"], batch.labelled, shard, phase, ctx, stats)
+        classification_phase(model, phase_optimizers(optimizers, "classification"), batch.labelled, shard, phase,
+                             ctx, stats)
     return stats
 
 
-def classification_phase(model: LatentAutoencoder, opt: torch.optim.Optimizer,
+def classification_phase(model: LatentAutoencoder, optimizers: list[torch.optim.Optimizer],
                          labelled: tuple[torch.Tensor, torch.Tensor], shard, phase: Phase, ctx: distributed.Context,
                          stats: LossStats) -> None:
     """E minimises the cross-entropy of its class head on this rank's labelled images (uint8
     [B/W, C, R, R]) and labels (int64 [B/W]); adds `loss_class` and `labelled_error` (the share
     of those images misclassified, before the step) to `stats`."""
     set_trainable(model, E=True, G=False, D=False, Dy=False)
-    opt.zero_grad(set_to_none=True)
     images = model_images(model, labelled[0], phase, ctx.device)
     targets = labelled[1].to(ctx.device)
 
@@ -219,5 +257,4 @@ def classification_phase(model: LatentAutoencoder, opt: torch.optim.Optimizer,
         return loss, {"loss_class": loss.detach(),
                       "labelled_error": (logits.detach().argmax(dim=1) != targets[s:e]).to(logits.dtype).mean()}
 
-    accumulate_gradients(shard, classification_loss, stats)
-    optimizer_step(opt, ctx.world_size)
+    run_phase(optimizers, shard, classification_loss, stats, ctx.world_size)

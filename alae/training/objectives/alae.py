@@ -89,7 +89,7 @@ def discriminator_loss(model: LatentAutoencoder, reals: torch.Tensor, fakes: tor
              "logits_fake": fake_logits.detach().mean()}
     if r1_weight > 0:
         (grad,) = torch.autograd.grad(real_logits.sum(), reals, create_graph=True)
-        r1 = grad.square().sum(dim=[1, 2, 3]).mean()
+        r1 = grad.square().sum(dim=[1, 2, 3]).mean() / model.input_scale**2  # ‖∇ D(E(x))‖² at E's input
         loss = loss + r1_weight * r1
         stats["r1"] = r1.detach()
     return loss, stats

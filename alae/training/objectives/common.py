@@ -61,9 +61,12 @@ class StepDraws:
 
     def latents(self, purpose: str, name: str) -> torch.Tensor:
         """This rank's rows of a [global batch, latent] standard normal draw."""
-        shape = (self.phase.batch, self.cfg.model.latent_dim)
-        return randomness.global_normal(shape, self.shard.rows, self.cfg.train.seed, self.step, purpose,
-                                        name).to(self.device)
+        return self.normal(purpose, name, self.cfg.model.latent_dim)
+
+    def normal(self, purpose: str, name: str, width: int) -> torch.Tensor:
+        """This rank's rows of a [global batch, width] standard normal draw."""
+        return randomness.global_normal((self.phase.batch, width), self.shard.rows, self.cfg.train.seed, self.step,
+                                        purpose, name).to(self.device)
 
     def prior(self, model: LatentAutoencoder, purpose: str, labels: torch.Tensor | None = None) -> torch.Tensor:
         """This rank's rows of a [global batch, latent] draw from the model's prior; `labels`
@@ -135,9 +138,13 @@ def accumulate_gradients(shard: Shard, micro_loss: Callable[[int, int], tuple[to
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, world_size: int) -> None:
-    """Average the gradients of the optimizer's parameters over the ranks, then step."""
+    """Average the gradients of the optimizer's parameters over the ranks, clip their global L2
+    norm to the optimizer's `gradient_clip` (train.gradient_clip; 0: no clipping), then step."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     distributed.average_gradients(params, world_size)
+    clip = optimizer.param_groups[0].get("gradient_clip", 0.0)
+    if clip:
+        torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], clip, foreach=True)
     optimizer.step()
 
 
@@ -158,14 +165,16 @@ def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
 
 def adam(parameters, cfg: Config, lr_mul: float = 1.0) -> torch.optim.Adam:
     """Adam with train.adam_beta1/beta2/eps; `lr_mul` (stored in the param group) scales the
-    schedule's learning rate for this optimizer (the loop applies it at every step)."""
+    schedule's learning rate for this optimizer (the loop applies it at every step), and
+    `gradient_clip` (train.gradient_clip) is read by `optimizer_step`."""
     t = cfg.train
     # foreach: one multi-tensor update per optimizer instead of a loop over parameters (torch
     # picks it by itself only on CUDA); the same arithmetic.
     kwargs = dict(lr=t.lr_per_lod[0], betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps, foreach=True)
-    if lr_mul == 1.0:
-        return torch.optim.Adam(list(parameters), **kwargs)
-    return torch.optim.Adam([{"params": list(parameters), "lr_mul": lr_mul}], **kwargs)
+    group = {"params": list(parameters), "gradient_clip": t.gradient_clip}
+    if lr_mul != 1.0:
+        group["lr_mul"] = lr_mul
+    return torch.optim.Adam([group], **kwargs)
 
 
 def autoencoder_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:

@@ -24,7 +24,7 @@ from alae.training.objectives.common import (
     set_trainable,
     step_inputs,
 )
-from alae.likelihoods import gaussian_kl, negative_log_likelihood
+from alae.likelihoods import gaussian_kl
 from alae.training.schedule import Phase
 
 
@@ -51,11 +51,9 @@ def vae_loss(model: LatentAutoencoder, reals: torch.Tensor, epsilon: torch.Tenso
     """reals [N, C, R, R] in [−1, 1], epsilon [N, latent] ~ N(0, I) → (the batch-mean loss, statistics)."""
     mean, logvar = model.posterior_parameters(reals, lod, alpha)
     z = mean + torch.exp(0.5 * logvar) * epsilon
-    o = cfg.objective
-    nll = negative_log_likelihood(model.decode_raw(model.broadcast(z), lod, alpha, noise), reals, o.likelihood,
-                                  o.likelihood_std)
+    nll = model.negative_log_likelihood(model.decode_raw(model.broadcast(z), lod, alpha, noise), reals)
     kl = gaussian_kl(mean, logvar)
-    loss = (nll + o.kl_weight * kl).mean()
+    loss = (nll + cfg.objective.kl_weight * kl).mean()
     return loss, {"loss_vae": loss.detach(), "nll": nll.detach().mean(), "kl": kl.detach().mean(),
                   "elbo": -(nll + kl).detach().mean()}
 

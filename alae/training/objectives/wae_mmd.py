@@ -25,14 +25,15 @@ from alae.training.objectives.common import (
     set_trainable,
     step_inputs,
 )
+from alae.training.objectives import pretraining
 from alae.training.objectives.divergences import imq_mmd
-from alae.training.objectives.options import CodePrior, ReconstructionCost
+from alae.training.objectives.options import CodePrior, ReconstructionCost, WAEEncoder
 from alae.training.objectives.reconstruction import cost
 from alae.training.schedule import Phase
 
 
 @section
-class Options(CodePrior, ReconstructionCost, ObjectiveOptions):
+class Options(CodePrior, ReconstructionCost, WAEEncoder, ObjectiveOptions):
     """The `wae_mmd` section (and the prior and reconstruction cost groups)."""
 
     penalty_weight: NonNegativeFloat = 10.0  # λ (WAE paper and code, MNIST: 10)
@@ -41,12 +42,14 @@ class Options(CodePrior, ReconstructionCost, ObjectiveOptions):
 
     def check(self, cfg: Config) -> None:
         self.check_prior(cfg, "wae_mmd")
+        self.check_reconstruction("wae_mmd")
 
     def traits(self) -> Traits:
         """A deterministic encoder; no adversary; the MMD needs two codes per micro-batch."""
-        return Traits(decoder_output=self.decoder_output, min_micro_batch=2, **self.prior_traits())
+        return Traits(decoder_output=self.output, min_micro_batch=2, **self.prior_traits())
 
 
+pretrain = pretraining.pretrain  # with pretrain_steps: the WAE code's encoder start
 make_optimizers = autoencoder_optimizers  # one Adam on E and G
 
 
@@ -68,8 +71,9 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
     prior = draws.prior(model, "mmd")
 
     def loss(s: int, e: int):
-        codes = model.encode(reals[s:e], lod, alpha)
-        rec = cost(model.decode_raw(model.broadcast(codes), lod, alpha, draws.noise("mmd", s, e)), reals[s:e], o).mean()
+        codes = model.encode(o.noisy_images(reals[s:e], draws, "mmd", s, e), lod, alpha)
+        raw = model.decode_raw(model.broadcast(codes), lod, alpha, draws.noise("mmd", s, e))
+        rec = cost(model, raw, reals[s:e], o).mean()
         mmd = imq_mmd(codes, prior[s:e], base_c, tuple(o.mmd_scales))
         total = rec + o.penalty_weight * mmd
         return total, {"loss_wae": total.detach(), "loss_rec": rec.detach(), "mmd": mmd.detach()}
