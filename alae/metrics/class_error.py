@@ -14,7 +14,8 @@ images (all images without a holdout), read at the resolution of `lod`, classifi
   the majority of many training images depends less on one image. A category no training image
   falls in names no class: its held-out images count as errors.
 
-value: the share of held-out images whose named class is not their label, in [0, 1].
+value: the share of held-out images whose named class is not their label, in [0, 1]; the details
+give how many held-out images fall in each category (`held_out_per_category`).
 """
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ def class_error(ev: Evaluation, name: str, count: int | None) -> Figures:
             details["named_classes"] = named.tolist()
     if predicted is None:  # not rank 0: the value is broadcast from there
         return Figures(None, images, details)
+    details["held_out_per_category"] = torch.bincount(predicted, minlength=model.class_head).tolist()
     classes = predicted if named is None else named[predicted]
     value = (classes != _labels(database, held_out)).double().mean().item()
     return Figures(value, images, details)

@@ -5,6 +5,7 @@ docs/METRICS.md for each protocol):
 
     fid{N}k  fid{N}k_full  kid{N}k  kid{N}k_full    F+G samples vs the first N k / all real images
     fid_rec{N}k  lpips_rec{N}k  mse_rec  mse_rec{N}k reconstructions G(E(x)) vs the images x
+    rec_class                                        held-out reconstructions an RBF SVM of pixels gives their class
     ppl_wend  ppl_wfull  ppl_wend{N}k  ppl_wfull{N}k perceptual path length in W (default 50k pairs)
     knn1  linear_svm                                 classifiers on the codes: held-out vs training images
     parzen_ll  parzen_ll{N}k                         Parzen-window log-likelihood of held-out images (10k samples)
@@ -60,6 +61,7 @@ from alae.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIDE
 from alae.metrics.parzen import PARZEN_SAMPLES, parzen_ll
 from alae.metrics.ppl import PPL_SAMPLES, ppl
 from alae.metrics.reconstruction import fid_rec, lpips_rec, mse_rec
+from alae.metrics.reconstruction_class import rec_class
 from alae.metrics.results import Figures, MetricResult
 from alae.metrics.sharding import broadcast_values, single_process
 from alae.metrics.splits import labels_problem, split_problem
@@ -118,6 +120,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("lpips_rec{N}k", lpips_rec, _LPIPS, min_resolution=LPIPS_MIN_SIDE),
     MetricFamily("mse_rec", mse_rec),
     MetricFamily("mse_rec{N}k", mse_rec),
+    MetricFamily("rec_class", rec_class, problem=labels_problem),
     MetricFamily("ppl_wend", partial(ppl, sampling="end"), default_count=PPL_SAMPLES, **_PPL),
     MetricFamily("ppl_wend{N}k", partial(ppl, sampling="end"), **_PPL),
     MetricFamily("ppl_wfull", partial(ppl, sampling="full"), default_count=PPL_SAMPLES, **_PPL),
