@@ -29,7 +29,6 @@ from PIL import Image
 
 from alae.errors import UserError
 
-
 TEMPORARY_SUFFIX = ".tmp"
 # What the system says when a write cannot get its space, and in what words the user is told.
 NO_SPACE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
@@ -68,13 +67,13 @@ def create_folder(path: Path, what: str | None = None) -> Path:
     part of the path is a file or the file system refuses."""
     path = Path(path)
     label = f"{what} {path}" if what else str(path)
-    if path.is_dir():
-        return path
-    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        where = "" if blocker == path else f" ({blocker} is a file)"
-        raise WriteError(f"cannot create the folder {label}: a file is in the way{where}")
     try:
+        if path.is_dir():
+            return path
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            where = "" if blocker == path else f" ({blocker} is a file)"
+            raise WriteError(f"cannot create the folder {label}: a file is in the way{where}")
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise _plain_error(error, path, 0, creating=label) from None
@@ -130,11 +129,12 @@ def _space_text(code: int, path: Path, needs: int) -> str:
 
 def format_bytes(size: int) -> str:
     """1536 → '1.5 kB', 57_300_000 → '57.3 MB' (decimal units)."""
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+    if size < 1000:
+        return f"{size} bytes"
+    for unit in ("kB", "MB", "GB"):
         size /= 1000
-    raise AssertionError("unreachable")
+        if size < 1000 or unit == "GB":
+            return f"{size:.1f} {unit}"
 
 
 def tensor_bytes(obj) -> int:
@@ -193,10 +193,13 @@ def save_gif(frames: list[np.ndarray], path: Path, duration_ms: int = 120) -> Pa
 def append_json_line(path: Path, row: dict) -> None:
     """Append `row` as one line of strict JSON (a NaN or infinity is an error, not a bad line)."""
     line = (json.dumps(row, allow_nan=False) + "\n").encode()
-    with open(path, "a+b") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size and os.pread(f.fileno(), 1, size - 1) != b"\n":
-            line = b"\n" + line  # the previous write was cut short
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "a+b") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size and os.pread(f.fileno(), 1, size - 1) != b"\n":
+                line = b"\n" + line  # the previous write was cut short
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as error:  # a full disk, a limit, a read-only folder: one line (atomic_write's words)
+        raise _plain_error(error, Path(path), len(line)) from None

@@ -66,8 +66,9 @@ class RunLock:
 
     _held_fds: set[int] = set()  # closed in forked children (os.register_at_fork below)
 
-    def __init__(self, path: Path, fd: int | None):
+    def __init__(self, path: Path, fd: int | None, unlocked_because: str = ""):
         self.path, self.fd = path, fd
+        self.unlocked_because = unlocked_because  # why a file system without locks left it unlocked
 
     def release(self) -> None:
         if self.fd is not None:
@@ -102,7 +103,8 @@ def lock_run_folder(run_dir: Path) -> RunLock:
     except OSError as e:
         if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):  # ENOLCK and kin: no locking here
             os.close(fd)
-            return RunLock(path, None)
+            return RunLock(path, None, f"{path}: {e.strerror}; this file system has no locks, so a second "
+                                       f"alae-train into {run_dir} would not be refused")
         holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "holder unknown"
         os.close(fd)
         raise RunFolderError(f"--out {run_dir} is in use by another alae-train ({holder}); wait for it to end or "

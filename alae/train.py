@@ -173,7 +173,8 @@ def claim_run_folder(run_dir: Path, resuming: bool, create: bool) -> list[str]:
     if not create:
         return []
     create_folder(run_dir / "checkpoints", "--out")
-    return remove_stale_temporaries(run_dir)
+    unlocked = _held_locks[key].unlocked_because
+    return ([unlocked] if unlocked else []) + remove_stale_temporaries(run_dir)
 
 
 def release_run_folders() -> None:

@@ -14,8 +14,9 @@ import torch
 
 from alae.model_files.checkpoint import load_checkpoint
 from alae.run_folder import LOCK_FILE
-from alae.tools import generate
+from alae.tools import generate, metrics
 from fault_runs import demo_cache, finish, one_error_line, private_mount_prefix, run, start, wait_for_ticks  # noqa: F401
+from test_torchrun import env, output, torchrun, train_args  # noqa: F401  (env: a pytest fixture)
 
 
 def test_a_second_run_into_a_busy_folder_is_refused_at_once_and_a_killed_run_does_not_block(tmp_path, capsys):
@@ -76,8 +77,12 @@ def test_an_out_that_is_a_file_or_under_one_is_one_line(tmp_path, capsys, tiny_m
             f"--out {out} is under {blocker}, which is a file, not a folder") in line
     assert generate.main([str(tiny_model), "--seeds", "0", "--out", str(out), "--device", "cpu"]) == 1
     line = one_error_line(capsys.readouterr().err, "alae-generate")
-    assert (f"--out {out} exists and is not a folder" if where == "a file" else
-            f"cannot create the folder --out {out}: a file is in the way ({blocker} is a file)") in line
+    expected = (f"--out {out} exists and is not a folder" if where == "a file" else
+                f"cannot create the folder --out {out}: a file is in the way ({blocker} is a file)")
+    assert expected in line
+    assert metrics.main([str(tiny_model), "--metrics", "mse_rec", "--data", "lfw", "--out", str(out),
+                         "--device", "cpu"]) == 1
+    assert expected in one_error_line(capsys.readouterr().err, "alae-metrics")
     assert blocker.read_text() == "mine\n"
 
 
@@ -99,3 +104,27 @@ def test_device_cuda_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, caps
     assert run(tmp_path / "run", 0.016, "--device", "cuda") == 1
     assert "--device cuda: no CUDA device is available (use --device cpu)" in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists()
+
+
+HOLD_LOCK = "import sys, time\nfrom alae.run_folder import lock_run_folder\nlock_run_folder(sys.argv[1])\n" \
+            "print('locked', flush=True)\ntime.sleep(600)\n"
+
+
+@pytest.mark.slow
+def test_under_torchrun_a_busy_folder_stops_every_rank_with_the_same_line(tmp_path, env):
+    out, logs = tmp_path / "run", tmp_path / "logs"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        proc, wall = torchrun(2, ["-m", "alae.train", *train_args(out, 0.016)], env, f"--log-dir={logs}",
+                              "--redirects=3")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode != 0, output(proc)
+    stderrs = sorted(logs.rglob("stderr.log"))
+    assert len(stderrs) == 2, output(proc)
+    for path in stderrs:  # rank 0 found it busy; rank 1 says the same and nothing else
+        line = one_error_line(path.read_text())
+        assert f"--out {out} is in use by another alae-train (pid {holder.pid} on {socket.gethostname()}" in line
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]

@@ -24,6 +24,7 @@ from pathlib import Path
 import alae.distributed as distributed
 from alae.cli import MODEL_HELP, ToolError, resolve_device, run_tool
 from alae.datasets.builder import default_workers
+from alae.files import create_folder
 from alae.metrics import MODES, RESULTS_FILE, append_result, check_metric_names, compute_metrics
 from alae.model_files.loading import Weights, networks_from_weights, read_weights
 from alae.training.data import resolve_data_path
@@ -71,7 +72,7 @@ def results_folder(out: str | None, model: str, checkpoint: Path) -> Path | None
         folder = Path(out)
         if folder.exists() and not folder.is_dir():
             raise ToolError(f"--out {folder} exists and is not a folder")
-        return folder
+        return create_folder(folder, "--out")  # before anything is measured: a read-only --out fails now
     if Path(model).is_dir():
         return Path(model)
     if checkpoint.parent.name == "checkpoints" and (checkpoint.parent.parent / "config.yaml").is_file():

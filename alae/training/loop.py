@@ -3,8 +3,10 @@
 Networks and optimizers → resume or init → the loop (schedule position, data, the objective's
 step, EMA) → at each tick's end: its statistics (one reduction over steps and ranks, which is
 also the divergence check), its records, then the sample grids, checkpoint and metrics that
-are due. Only rank 0 writes files. The objective's step averages gradients over ranks
-explicitly. The command line around it is `alae.train`.
+are due. A first SIGINT or SIGTERM ends the loop after its step, as a tick's end with a
+checkpoint (`stop_signal`). Only rank 0 writes files, config.yaml with each checkpoint. The
+objective's step averages gradients over ranks explicitly. The command line around it is
+`alae.train`.
 """
 from __future__ import annotations
 
