@@ -9,9 +9,11 @@ stats.jsonl gives the start-up and training times). Then `alae-train ... --out O
 auto` is launched again and again, each launch killed with SIGKILL (no chance to clean up: a
 kill during a checkpoint write leaves its temporary), until --kills kills; the last launch runs
 to the end. Every 4th kill falls at a uniform moment of the start-up (imports, the lock,
-choosing and reading the checkpoint), the others at a uniform moment of the training, measured
-from the line the training loop logs as it starts, within min(2 · training time left / kills
-left, 0.9 · training time left), so that the run reaches its end only after the last kill.
+choosing and reading the checkpoint), the others in training: once the launch's stats.jsonl
+reaches a step drawn uniformly between the resumed step and 2 · steps left / kills left further
+(but two ticks before the end), at a uniform moment of the tick that follows (the tick's
+records, checkpoint writes and steps alike), so that the run reaches its end only after the
+last kill whatever the machine's speed.
 After each kill the newest complete checkpoint is read from the folder (every `*.pt`, not its
 `.tmp`), and the next launch must not be refused (the dead run's lock is gone), must say it
 resumed from exactly that checkpoint (or start afresh when there is none) and must end or be
@@ -125,11 +127,12 @@ def kill_test(out: Path, config: str, kimg: float, kills: int, seed: int, overri
     if proc.wait() != 0:
         raise ToolError(f"the uninterrupted run failed (exit {proc.returncode}); see {out / 'launches.log'}")
     startup, training = timing_of(straight, launched)
-    steps = newest_complete_step(straight)
-    say(f"uninterrupted: {startup:.1f} s start-up, {training:.1f} s training, {steps} steps")
+    steps, ticks = newest_complete_step(straight), len((straight / "stats.jsonl").read_text().splitlines())
+    say(f"uninterrupted: {startup:.1f} s start-up, {training:.1f} s training, {steps} steps in {ticks} ticks")
     while True:
         expected = newest_complete_step(killed) if killed.exists() else None
         log_size = (killed / "log.txt").stat().st_size if (killed / "log.txt").exists() else 0
+        stats_size = (killed / "stats.jsonl").stat().st_size if (killed / "stats.jsonl").exists() else 0
         left = kills - len(report.kills)
         proc, launched = launch(killed, resume=True)
         phase = "start-up" if (len(report.kills) + 1) % STARTUP_EVERY == 0 else "training"
@@ -141,8 +144,10 @@ def kill_test(out: Path, config: str, kimg: float, kills: int, seed: int, overri
             began = wait_for_training(proc, killed / "log.txt", log_size)
             if began is not None:
                 startup = min(startup, began - launched)
-                remaining = training * (1 - (expected or 0) / steps)
-                wait_or_kill(proc, rng.uniform(0, min(2 * remaining / left, 0.9 * remaining)))
+                done = expected or 0
+                target = min(done + rng.uniform(0, 2 * (steps - done) / left), steps - 2 * steps / ticks)
+                if wait_for_step(proc, killed / "stats.jsonl", stats_size, target):
+                    wait_or_kill(proc, rng.uniform(0, training / ticks))
         moment = time.time() - launched
         report.problems += launch_problems(killed, log_size, expected, proc.returncode, report.launches)
         if proc.returncode == 0:
@@ -174,6 +179,17 @@ def wait_or_kill(proc: subprocess.Popen, seconds: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def wait_for_step(proc: subprocess.Popen, stats: Path, stats_size: int, step: float) -> bool:
+    """Wait until `proc` writes a stats.jsonl row (after byte `stats_size`) at `step` or later;
+    False when it ends first."""
+    while proc.poll() is None:
+        added = stats.read_bytes()[stats_size:].decode(errors="replace") if stats.exists() else ""
+        if any(json.loads(line)["step"] >= step for line in added.splitlines() if line.endswith("}")):
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def wait_for_training(proc: subprocess.Popen, log: Path, log_size: int) -> float | None:

@@ -123,14 +123,18 @@ def newest_checkpoint(checkpoint_dir: Path, notes: list[str] | None = None) -> P
     if latest.is_file():
         candidates.insert(0, latest)
     readable: list[tuple[int, Path]] = []
+    failures: list[CheckpointError] = []
     for path in candidates:
         try:
             readable.append((images_seen_in(path), path))
-        except Exception as e:  # torn, truncated or not a checkpoint: passed over, said so below
-            notes.append(f"{path} is unreadable ({_first_line(e)}); passed over")
+        except CheckpointError as e:  # torn, truncated, refused or not a checkpoint: passed over, said so
+            failures.append(e)
+            notes.append(f"passed over: {e}")
     if not readable:
-        if candidates:
-            raise CheckpointError(f"no readable checkpoint in {checkpoint_dir}: " + "; ".join(notes))
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise CheckpointError(f"no readable checkpoint in {checkpoint_dir}: " + "; ".join(map(str, failures)))
         return None
     images, chosen = max(readable, key=lambda c: (c[0], c[1] == latest))
     if chosen != latest:
@@ -140,14 +144,16 @@ def newest_checkpoint(checkpoint_dir: Path, notes: list[str] | None = None) -> P
 
 
 def images_seen_in(path: Path) -> int:
-    """progress.images_seen of the alae checkpoint at `path` (-1 if it has none), reading only
-    its pickle, not its tensors (memory-mapped). Raises whatever torch.load raises on a torn file."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    if not is_alae_checkpoint(payload):
-        raise CheckpointError("not an alae checkpoint")
-    return int(payload.get("progress", {}).get("images_seen", -1))
+    """progress.images_seen of the alae checkpoint at `path` (-1 if it has none): its pickle read
+    with the tensors memory-mapped, not loaded; a file that cannot be read so (an older format)
+    through the one reader. CheckpointError (one line) when it is not a readable alae checkpoint."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # the one reader reads it, or says in one line why not
+        payload = load_checkpoint(path)
+    return int(check_format(payload, path).get("progress", {}).get("images_seen", -1))
 
 
 def read_model_file(path: Path, placeholders_allowed: Callable[[object], bool] = lambda obj: False):
