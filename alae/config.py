@@ -34,6 +34,7 @@ import yaml
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from alae.errors import UserError
+from alae.files import save_text
 from alae.lods import num_lods
 
 
@@ -568,4 +569,4 @@ def load_config(name_or_path: str, overrides: list[str] = (), model: dict | None
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    save_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), path)  # atomic: whole or the previous one

@@ -30,7 +30,7 @@ from alae.family.figure import report_figure
 from alae.family.report import report_markdown
 from alae.family.runs import Run, plan_runs, train_run
 from alae.family.table import SystemRow
-from alae.files import save_json, save_text
+from alae.files import create_folder, save_json, save_text
 from alae.metrics import check_metric_names
 from alae.progress import progress
 from alae.training.data import open_images, resolve_data_path
@@ -72,7 +72,7 @@ def open_output(path: str, argv: list[str]) -> Path:
         if tool != PROG:
             raise ToolError(f"--out {out} is not empty and is not an earlier {PROG} output (no {RUN_RECORD} of "
                             f"{PROG}); choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    create_folder(out, "--out")
     save_json({"tool": PROG, "argv": argv, "time": time.strftime("%Y-%m-%d %H:%M:%S")}, record)
     return out
 

@@ -194,7 +194,7 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
                     alpha: float = 1.0, ctx: Context | None = None, holdout: int | None = None, seed: int = 0,
                     batch: int = 32, mixing: bool = False, mode: str = "clean", inception=None, lpips=None,
                     download: bool = True, workers: int = 0, progress: bool = True, model_path=None,
-                    kimg: float | None = None) -> list[MetricResult]:
+                    kimg: float | None = None, skip: bool = True) -> list[MetricResult]:
     """Compute the named metrics of `model` (eval mode, on ctx.device) against the alae LMDB `data`.
 
     lod / alpha: where the networks run (default: the last lod, alpha 1). ctx: the ranks
@@ -205,7 +205,10 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
     "legacy_tensorflow" features. inception / lpips: weight paths given by the user (None: the
     environment variable, then the default locations); download: let rank 0 fetch a missing
     Inception file with clean-fid. workers: DataLoader processes reading the database.
-    progress: bars on rank 0. model_path / kimg: recorded in each result.
+    progress: bars on rank 0. model_path / kimg: recorded in each result. skip: a metric
+    this model, data or lod cannot give comes back skipped (training, whose early lods are too
+    small for some); False: a MetricError naming each such metric and why, before anything is
+    computed (alae-metrics).
     Returns one MetricResult per name, in order, identical on every rank.
     """
     metrics = parse_metric_names(names)
@@ -220,6 +223,10 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
                     mode=mode, inception_path=_inception_path(inception, download, ctx) if "inception" in needs else None,
                     lpips_path=_lpips_path(lpips) if "lpips" in needs else None, workers=workers,
                     show_progress=progress, keep_real_features=any(m.family.real_features for m in metrics))
+    if not skip:
+        problems = [f"{m.name} {reason}" for m in metrics if (reason := _problem(m.family, ev, lod)) is not None]
+        if problems:
+            raise MetricError(f"cannot measure {'; '.join(problems)}")
     if "inception" in needs:
         ev.inception()  # a file that is not Inception fails here, before any image is made
     if "lpips" in needs:
