@@ -436,9 +436,6 @@ def validate(cfg: Config) -> None:
     require(not repeated, "log.metrics", f"lists {', '.join(repeated)} more than once")
     cfg.objective.check(cfg)
     traits = cfg.traits
-    require(m.layers == "equalized" or not traits.code_discriminator or m.discriminator_lr_mul == 1,
-            "model.discriminator_lr_mul",
-            "a learning-rate multiplier belongs to equalized layers; with model.layers ordinary it must be 1")
     if d.labelled:
         require(traits.class_head > 0, "data.labelled",
                 f"labels are learnt by an encoder's class head, which this {t.objective} model has not "

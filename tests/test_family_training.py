@@ -209,7 +209,7 @@ def test_a_style_backbone_vae_trains_through_a_fade_in_and_its_codes_are_posteri
     codes = model.encode(x)
     assert codes.shape == (4, 4)
     with torch.no_grad():
-        raw = model.networks.E(x, 1, 1.0)  # mean and log-variance
+        raw = model.networks.encoder_outputs(x, 1, 1.0)  # mean and log-variance
     assert raw.shape == (4, 8)
     torch.testing.assert_close(codes, raw[:, :4], rtol=1e-6, atol=1e-6)
 

@@ -229,7 +229,7 @@ def test_a_resume_takes_the_checkpoints_config_plus_its_own_overrides_not_config
     argv = ["--out", str(tmp_path), "--resume", "auto", "--device", "cpu"]
     assert train.main([*argv, "--kimg", "0.032", "log.kimg_per_sample=0.5"]) == 0
     saved = load_checkpoint(checkpoints(tmp_path) / "latest.pt")["config"]
-    assert saved["train"]["r1_gamma"] == 10.0 and saved["log"]["kimg_per_sample"] == 0.5
+    assert saved["alae"]["r1_gamma"] == 10.0 and saved["log"]["kimg_per_sample"] == 0.5
     assert "kimg_per_sample: 0.5" in (tmp_path / "config.yaml").read_text()  # rewritten with that checkpoint
     assert train.main([*argv, "--kimg", "0.064"]) == 0
     assert_same_state(straight, load_checkpoint(checkpoints(tmp_path) / "latest.pt"))

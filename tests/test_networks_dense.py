@@ -82,3 +82,20 @@ def test_activations_against_torch(activation, slope):
     pre = x @ layer.weight.t() + layer.bias
     expected = {"lrelu": torch.nn.functional.leaky_relu(pre, slope), "relu": pre.clamp(min=0), "linear": pre}
     torch.testing.assert_close(layer(x), expected[activation], rtol=1e-14, atol=1e-14)
+
+
+def test_an_ordinary_layers_lr_mul_stores_the_weight_divided_and_scales_adams_step():
+    torch.manual_seed(0)
+    plain = OrdinaryLinear(8, 4, init="torch")
+    torch.manual_seed(0)
+    slow = OrdinaryLinear(8, 4, init="torch", lr_mul=0.1)
+    x, w0 = torch.randn(3, 8), plain.weight.detach().clone()
+    torch.testing.assert_close(slow(x), plain(x), rtol=1e-14, atol=1e-14)  # the same function
+    torch.testing.assert_close(slow.weight * 0.1, w0, rtol=1e-15, atol=0)
+    for layer in (plain, slow):
+        layer(x).square().sum().backward()
+        torch.optim.Adam(layer.parameters(), lr=1e-3, eps=1e-30).step()
+    # Adam's first step moves each stored weight by lr·sign(g): the weight used moves by m·lr·sign(g)
+    step = -1e-3 * torch.sign(plain.weight.grad)
+    torch.testing.assert_close(plain.weight.detach() - w0, step, rtol=1e-9, atol=1e-15)
+    torch.testing.assert_close(slow.weight.detach() * 0.1 - w0, 0.1 * step, rtol=1e-9, atol=1e-15)

@@ -456,3 +456,17 @@ def test_the_aae_phases_step_one_adam_on_e_or_one_per_phase(shared):
     else:
         assert set(optimizers) == {"autoencoder", "encoder", "classifier", "adversary"}
         assert all(steps(name) == {1} for name in optimizers)
+
+
+def test_without_the_unlabelled_phases_the_step_is_the_classification_phase_alone():
+    from alae.training.objectives.aae import classification_phase, phase_optimizers
+    from alae.training.objectives.common import Shard
+
+    cfg = tiny("aae", "aae.categories=10", "data.labelled=20", "aae.unlabelled_phases=false")
+    _, ours = sgd_step(cfg, labelled_batch())
+    ref = model_of(cfg)
+    optimizers = {name: torch.optim.SGD([p for g in opt.param_groups for p in g["params"]], lr=LR)
+                  for name, opt in objective_named("aae").make_optimizers(ref, cfg).items()}
+    classification_phase(ref, phase_optimizers(optimizers, "classification"), labelled_batch().labelled,
+                         Shard.of(BATCH, 0, 0), PHASE, CTX, {})
+    assert_same_state(ours, ref, tol=0)

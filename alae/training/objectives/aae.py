@@ -72,6 +72,9 @@ class Options(CodePrior, ReconstructionCost, Adversary, ObjectiveOptions):
     # with data.labelled: the reconstruction phase also decodes the labelled batch from [z, its one-hot
     # label] and adds its cost (musyoku's semi-supervised AAE)
     reconstruct_labelled: StrictBool = False
+    # false: only the classification phase runs (with data.labelled): the ablation that measures
+    # what the unlabelled images add to the 100 labels
+    unlabelled_phases: StrictBool = True
 
     def check(self, cfg: Config) -> None:
         self.check_prior(cfg, "aae")
@@ -84,6 +87,8 @@ class Options(CodePrior, ReconstructionCost, Adversary, ObjectiveOptions):
                 "aae.posterior", f"a categorical code comes with a deterministic encoder, got {self.posterior!r}")
         require(not self.reconstruct_labelled or cfg.data.labelled, "aae.reconstruct_labelled",
                 "reconstructs the labelled batch: it needs data.labelled")
+        require(self.unlabelled_phases or cfg.data.labelled, "aae.unlabelled_phases",
+                "without them only the classification phase is left, which needs data.labelled")
 
     def traits(self) -> Traits:
         """The posterior, prior and categorical code of these options; an adversary on the codes (and Dy on y)."""
@@ -172,6 +177,11 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
 
     def codes(purpose: str, s: int, e: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         return posterior_codes(model, reals[s:e], lod, alpha, epsilons[purpose][s:e], draws.eta(model, purpose, s, e))
+
+    if not o.unlabelled_phases:  # the ablation: the classification phase alone
+        classification_phase(model, phase_optimizers(optimizers, "classification"), batch.labelled, shard, phase,
+                             ctx, stats)
+        return stats
 
     # 1. Reconstruction phase: E and G (with aae.reconstruct_labelled, the labelled batch too).
     set_trainable(model, E=True, G=True, D=False, Dy=False)
