@@ -181,6 +181,10 @@ class Traits:
     prior_labels: bool = False  # D also sees the one-hot label, which picks the prior's component
     categories: int = 0  # G takes [z, y], y over this many classes (0: z alone)
     categories_from: str = "encoder"  # y from E's softmax head (with a second adversary Dy) or the image's label
+    # G takes [z, y] (none), or the representation y·W_c + z with W_c [K, latent] the cluster heads
+    # (the AAE's dimensionality reduction): learnt, or fixed at cluster_head_scale·I (K = latent)
+    cluster_heads: str = "none"
+    cluster_head_scale: float = 0.0
     min_micro_batch: int = 1  # images a micro-batch needs (an MMD between two sets needs 2)
 
     @property

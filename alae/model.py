@@ -8,6 +8,9 @@ discriminator D on codes (ALAE, AAE, WAE-GAN), the posterior E gives. Shapes: z,
 [N, latent_dim]; styles [N, num_style_layers, latent_dim] (the code on every style layer; one
 layer for mlp); images [N, image_channels, R, R], R = model.resolution_at(lod), in [−1, 1].
 
+With cluster heads (the AAE's dimensionality reduction, Traits.cluster_heads) G takes instead the
+representation y·W_c + z [N, latent_dim], W_c [K, latent_dim] the heads (`heads`: a parameter, or
+the buffer scale·I); its codes are then those representations, and w_avg is 0.
 With a categorical code of K classes (AAE: `aae.categories`) the code G takes is [z, y]: E's softmax
 head (`categories_from` encoder: the model can `classify`, and a second discriminator `Dy`
 matches y to one-hot classes) or the image's one-hot label (`label`: `encode` needs the labels).
@@ -79,16 +82,22 @@ class LatentAutoencoder(nn.Module):
         self.class_head = traits.class_head  # K of E's softmax
         # The class head's categories are the database's classes (it learnt from labels), not clusters.
         self.labelled_classes = bool(self.class_head) and cfg.data.labelled > 0
-        self.code_dim = m.latent_dim + traits.categories
+        self.code_dim = m.latent_dim + traits.categories  # a prior sample's size: [z, one-hot]
+        self.cluster_heads = traits.cluster_heads
+        decoder_dim = m.latent_dim if self.cluster_heads != "none" else self.code_dim  # what G takes
+        if self.cluster_heads == "learnt":  # musyoku's dimensionality reduction: W_c ~ N(0, 1)
+            self.heads = nn.Parameter(torch.randn(traits.categories, m.latent_dim))
+        elif self.cluster_heads == "identity":
+            self.register_buffer("heads", traits.cluster_head_scale * torch.eye(traits.categories))
         encoder_out = (2 * m.latent_dim if self.posterior == "gaussian" else m.latent_dim) + self.class_head
         encoder_in = m.image_channels + self.noise_channels
         dense = Dense(m.layers, m.init, m.init_std)  # the mlp networks' and the adversaries' layers
         self.F = MappingNetwork(m.latent_dim, m.mapping_layers, m.mapping_lr_mul) if traits.mapping else None
         if m.backbone == "style":
-            self.G = Generator(m.channels, self.code_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
+            self.G = Generator(m.channels, decoder_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
             self.E = Encoder(m.channels, encoder_out, encoder_in, m.encoder_std_eps)
         else:
-            self.G = MLPGenerator(self.code_dim, m.mlp_width, m.image_channels, m.resolution, m.mlp_layers,
+            self.G = MLPGenerator(decoder_dim, m.mlp_width, m.image_channels, m.resolution, m.mlp_layers,
                                   m.mlp_activation, m.mlp_generator_slope, dense)
             self.E = MLPEncoder(encoder_in, m.resolution, m.mlp_width, encoder_out, traits.encoder_activation,
                                 m.mlp_layers, m.mlp_activation, m.mlp_encoder_slope, m.mlp_code_slope, dense)
@@ -101,7 +110,8 @@ class LatentAutoencoder(nn.Module):
             self.Dy = Discriminator(self.class_head, m.discriminator_layers, m.discriminator_outputs,
                                     m.discriminator_activation, m.discriminator_lr_mul,
                                     width=m.discriminator_width or None, dense=dense)
-        mean_code = torch.zeros(m.latent_dim) if traits.mapping else self.prior.mean().to(torch.get_default_dtype())
+        zero_mean = traits.mapping or self.cluster_heads != "none"
+        mean_code = torch.zeros(m.latent_dim) if zero_mean else self.prior.mean().to(torch.get_default_dtype())
         self.register_buffer("w_avg", mean_code)
         # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
         # and linears under bf16 autocast; their statistics, outputs, F, D and all state stay float32.
@@ -117,8 +127,13 @@ class LatentAutoencoder(nn.Module):
         return self.model_config.resolution_at(lod)
 
     def map(self, z: torch.Tensor) -> torch.Tensor:
-        """z [N, latent] → the code G takes: w = F(z) for ALAE, z itself for the others."""
-        return z if self.F is None else self.F(z)
+        """A prior sample z [N, code_dim] → the code G takes: w = F(z) for ALAE, with cluster heads
+        the representation of [z, y] (`code_of`), z itself for the others."""
+        if self.F is not None:
+            return self.F(z)
+        if self.cluster_heads != "none":
+            return self.code_of(z[:, :self.latent_dim], z[:, self.latent_dim:])
+        return z
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
         """w [N, latent] → styles [N, num_style_layers, latent] (a broadcast view: do not write into it)."""
@@ -204,8 +219,12 @@ class LatentAutoencoder(nn.Module):
 
     def code_of(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The code G takes: z [N, latent], with a categorical code [z, y] (y [N, K]: probabilities
-        or a one-hot); z alone otherwise."""
-        return z if not self.categories else torch.cat([z, y.to(z.dtype)], dim=1)
+        or a one-hot), with cluster heads y·W_c + z; z alone otherwise."""
+        if not self.categories:
+            return z
+        if self.cluster_heads != "none":
+            return z + y.to(z.dtype) @ self.heads.to(z.dtype)
+        return torch.cat([z, y.to(z.dtype)], dim=1)
 
     def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
         """int labels [N] in [0, K) → float one-hot [N, K] on the model's device."""

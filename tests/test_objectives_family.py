@@ -32,6 +32,7 @@ def tiny(objective, *overrides):
     data = read_config_file(resolve_config_path("mnist-alae"))
     data.pop("alae")
     return from_dict(apply_overrides(data, [f"train.objective={objective}", f"model.latent_dim={LATENT}",
+                                            "model.pixel_range=[-1, 1]",
                                             "model.mlp_width=16", "model.discriminator_width=8",
                                             "model.discriminator_outputs=1", "model.discriminator_activation=lrelu",
                                             f"train.batch_per_lod=[{BATCH}]", *overrides]))
@@ -470,3 +471,58 @@ def test_without_the_unlabelled_phases_the_step_is_the_classification_phase_alon
     classification_phase(ref, phase_optimizers(optimizers, "classification"), labelled_batch().labelled,
                          Shard.of(BATCH, 0, 0), PHASE, CTX, {})
     assert_same_state(ours, ref, tol=0)
+
+
+def test_the_dimensionality_reduction_step_by_hand():
+    """The AAE paper's §7: G decodes y·W_c + z; reconstruction (E, G and W_c), both adversaries,
+    E fooling them, classification, then W_c alone on Σ_{i<j} max(0, η − ‖W_i − W_j‖)."""
+    K, eta = 4, 1.5
+    cfg = tiny("aae", f"aae.categories={K}", "model.latent_dim=2", "data.labelled=8", "aae.cluster_heads=learnt",
+               f"aae.cluster_head_distance={eta}")
+    whole = labelled_batch()
+    data = Batch(whole.images, whole.labels % K, (whole.labelled[0], whole.labelled[1] % K))
+    ours = model_of(cfg)
+    with torch.no_grad():  # after the reconstruction step, some pairs closer than η, some farther
+        ours.heads.copy_(torch.tensor([[0.0, 0.0], [0.05, 0.0], [0.3, 0.0], [0.0, 0.02]]))
+    ref = copy.deepcopy(ours)
+    objective = objective_named("aae")
+    optimizers = {name: torch.optim.SGD([p for g in opt.param_groups for p in g["params"]], lr=LR)
+                  for name, opt in objective.make_optimizers(ours, cfg).items()}
+    stats = objective.train_step(ours, optimizers, data, PHASE, cfg, CTX, STEP)
+    x, x01 = x_and_x01(data)
+
+    def encoded(images):
+        out = ref.E(images)
+        return out[:, :2], out[:, 2:]
+
+    z, logits = encoded(x)
+    rec = (((ref.G((z + logits.softmax(dim=1) @ ref.heads)[:, None]) + 1) / 2 - x01) ** 2).flatten(1).sum(1).mean()
+    descend(rec, [*params(ref.E, ref.G), ref.heads])
+    prior = prior_draw(ref, "d")
+    with torch.no_grad():
+        fake, fake_logits = encoded(x)
+    loss_d = (F.softplus(-ref.D(prior[:, :2])).mean() + F.softplus(ref.D(fake)).mean()
+              + F.softplus(-ref.Dy(prior[:, 2:])).mean() + F.softplus(ref.Dy(fake_logits.softmax(dim=1))).mean())
+    descend(loss_d, params(ref.D, ref.Dy))
+    z, logits = encoded(x)
+    descend(F.softplus(-ref.D(z)).mean() + F.softplus(-ref.Dy(logits.softmax(dim=1))).mean(), params(ref.E))
+    _, labelled_logits = encoded(to_model_range(data.labelled[0]).double())
+    descend(F.cross_entropy(labelled_logits, data.labelled[1]), params(ref.E))
+    cost = sum(max(0.0, eta - (ref.heads[i] - ref.heads[j]).norm()) for i in range(K) for j in range(i + 1, K))
+    assert 0 < cost < K * (K - 1) / 2 * eta and stats["loss_heads"].item() == pytest.approx(cost.item(), rel=1e-12)
+    descend(cost, [ref.heads])
+    assert_same_state(ours, ref)
+
+
+def test_identity_heads_put_the_categories_on_scaled_axes_and_the_circle_projection_on_a_circle():
+    from alae.plots import circle_projection
+
+    cfg = tiny("aae", "aae.categories=4", "model.latent_dim=4", "aae.cluster_heads=identity",
+               "aae.cluster_head_scale=10")
+    model = model_of(cfg)
+    z, y = torch.randn(3, 4), torch.eye(4)[[0, 2, 3]]
+    torch.testing.assert_close(model.map(torch.cat([z, y], dim=1)), z + 10 * y)
+    assert not any(p is model.heads for p in model.parameters())  # fixed, not learnt
+    points = 10 * torch.eye(4).numpy() @ circle_projection(4)
+    torch.testing.assert_close(torch.from_numpy(points), torch.tensor([[10.0, 0], [0, 10], [-10, 0], [0, -10]],
+                                                                      dtype=torch.float64), atol=1e-12, rtol=0)

@@ -13,7 +13,9 @@ figure: one row per z (the z parts of the first grid_size fixed latents), one co
 category k (the one-hot of k), so a row keeps its style across the classes. A model with a class
 head (its categories from E) writes `samples/clusters-KIMG.png`, the AAE paper's cluster figure:
 one row per category, first its head (G at the prior's mean z with that category), then the
-held-out images E puts in it, the most confident first (black where it has fewer).
+held-out images E puts in it, the most confident first (black where it has fewer). With cluster
+heads (the dimensionality reduction) the codes' plot marks the heads, and shows a representation of
+identity heads on the circle projection (`plots.circle_projection`).
 """
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ def class_figure(model, codes: torch.Tensor, phase, seed: int) -> torch.Tensor:
     z = codes[:, :model.latent_dim].repeat_interleave(k, dim=0)
     y = model.one_hot(torch.arange(k).repeat(rows)).to(z.device)
     noise = randomness.per_sample_noise(model.G.noise_shapes(phase.lod), range(rows * k), z.device, seed, "grid_noise")
-    return model.sample(model.code_of(z, y), phase.lod, phase.alpha, noise=noise)
+    return model.generate(model.broadcast(model.code_of(z, y)), phase.lod, phase.alpha, noise=noise)
 
 
 def cluster_figure(model, x: torch.Tensor, phase, columns: int) -> torch.Tensor:
@@ -91,8 +93,11 @@ def save_plots(ema, originals: torch.Tensor, labels: torch.Tensor, phase, sample
     known = bool((labels != NO_LABEL).all())
     codes = ema.encode(x, phase.lod, phase.alpha, labels=labels.to(x.device) if ema.decoder_labels else None)
     z = codes[:, :ema.latent_dim].double().cpu().numpy()
+    heads = None if ema.cluster_heads == "none" else ema.heads.double().cpu().numpy()
+    projection = plots.circle_projection(ema.latent_dim) if ema.cluster_heads == "identity" else None
     plots.latent_scatter(z, labels.numpy() if known else None, samples_dir / f"latents-{kimg:08.1f}kimg.png",
-                         f"{len(z)} held-out codes at kimg {kimg:.1f}")
+                         f"{len(z)} held-out codes at kimg {kimg:.1f}" + (" (cluster heads: x)" if heads is not None
+                                                                          else ""), heads, projection)
     if ema.latent_dim == 2 and not (ema.class_head or ema.decoder_labels):
         def decode(grid):
             styles = ema.broadcast(grid.to(x.device, x.dtype))

@@ -32,7 +32,17 @@ import torch.nn.functional as F
 
 import alae.distributed as distributed
 import alae.randomness as randomness
-from alae.config import Config, Fraction, NonNegativeInt, ObjectiveOptions, StrictBool, Traits, require, section
+from alae.config import (
+    Config,
+    Fraction,
+    NonNegativeInt,
+    ObjectiveOptions,
+    PositiveFloat,
+    StrictBool,
+    Traits,
+    require,
+    section,
+)
 from alae.model import LatentAutoencoder
 from alae.training.data import NO_LABEL, Batch
 from alae.training.objectives.common import (
@@ -75,6 +85,14 @@ class Options(CodePrior, ReconstructionCost, Adversary, ObjectiveOptions):
     # false: only the classification phase runs (with data.labelled): the ablation that measures
     # what the unlabelled images add to the 100 labels
     unlabelled_phases: StrictBool = True
+    # The AAE paper's dimensionality reduction (§7): G decodes the representation y·W_c + z from the
+    # cluster heads W_c [categories, latent_dim], learnt (musyoku: N(0, 1) at the start), with a
+    # fourth phase per iteration on W_c alone: Σ over head pairs of max(0, η − ‖W_i − W_j‖), η =
+    # cluster_head_distance (musyoku: 1 with 10 labelled classes, 2 with 20 clusters); or fixed at
+    # cluster_head_scale·I (categories = latent_dim: the paper's 10-D variant, W_c = 10·I)
+    cluster_heads: Literal["none", "learnt", "identity"] = "none"
+    cluster_head_distance: PositiveFloat = 1.0
+    cluster_head_scale: PositiveFloat = 10.0
 
     def check(self, cfg: Config) -> None:
         self.check_prior(cfg, "aae")
@@ -89,12 +107,20 @@ class Options(CodePrior, ReconstructionCost, Adversary, ObjectiveOptions):
                 "reconstructs the labelled batch: it needs data.labelled")
         require(self.unlabelled_phases or cfg.data.labelled, "aae.unlabelled_phases",
                 "without them only the classification phase is left, which needs data.labelled")
+        require(self.cluster_heads == "none" or (self.categories and self.categories_from == "encoder"),
+                "aae.cluster_heads", "cluster heads combine E's categorical y with z: they need aae.categories "
+                                     "from the encoder")
+        require(self.cluster_heads != "identity" or self.categories == cfg.model.latent_dim, "aae.cluster_heads",
+                f"identity heads are scale·I: aae.categories ({self.categories}) must equal model.latent_dim "
+                f"({cfg.model.latent_dim})")
 
     def traits(self) -> Traits:
         """The posterior, prior and categorical code of these options; an adversary on the codes (and Dy on y)."""
         return Traits(posterior=self.posterior, decoder_output=self.output, code_discriminator=True,
                       prior_labels=self.prior_labels, categories=self.categories,
-                      categories_from=self.categories_from, **self.prior_traits())
+                      categories_from=self.categories_from, cluster_heads=self.cluster_heads,
+                      cluster_head_scale=self.cluster_head_scale if self.cluster_heads == "identity" else 0.0,
+                      **self.prior_traits())
 
 
 def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
@@ -105,6 +131,8 @@ def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.op
     o = cfg.objective
     adversaries = [p for d in (model.D, model.Dy) if d is not None for p in d.parameters()]
     optimizers = {"adversary": adam(adversaries, cfg, o.adversary_lr_mul)}
+    if o.cluster_heads == "learnt":  # W_c: the reconstruction phase and the heads' own distance phase
+        optimizers["heads"] = adam([model.heads], cfg)
     if o.shared_encoder_adam:
         return {**optimizers, "encoder": adam(model.E.parameters(), cfg), "generator": adam(model.G.parameters(), cfg)}
     optimizers.update(autoencoder=adam([*model.E.parameters(), *model.G.parameters()], cfg),
@@ -116,10 +144,13 @@ def make_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.op
 
 def phase_optimizers(optimizers: dict, phase: str) -> list[torch.optim.Optimizer]:
     """The optimizers the phase `phase` (reconstruction, regularisation, classification) steps."""
+    heads = [optimizers["heads"]] if "heads" in optimizers and phase == "reconstruction" else []
     if "generator" in optimizers:  # aae.shared_encoder_adam
-        return [optimizers["encoder"], optimizers["generator"]] if phase == "reconstruction" else [optimizers["encoder"]]
+        if phase == "reconstruction":
+            return [optimizers["encoder"], optimizers["generator"], *heads]
+        return [optimizers["encoder"]]
     return [optimizers[{"reconstruction": "autoencoder", "regularisation": "encoder",
-                        "classification": "classifier"}[phase]]]
+                        "classification": "classifier"}[phase]], *heads]
 
 
 def run_phase(optimizers: list[torch.optim.Optimizer], shard, loss, stats: LossStats, world_size: int) -> None:
@@ -248,7 +279,22 @@ def train_step(model: LatentAutoencoder, optimizers: dict, batch: Batch, phase: 
     if model.labelled_classes and batch.labelled is not None:
         classification_phase(model, phase_optimizers(optimizers, "classification"), batch.labelled, shard, phase,
                              ctx, stats)
+    # 4. Learnt cluster heads: pushed apart where closer than η (the same on every rank: no images).
+    if "heads" in optimizers:
+        heads = optimizers["heads"]
+        heads.zero_grad(set_to_none=True)
+        loss = head_distance_cost(model.heads, o.cluster_head_distance)
+        loss.backward()
+        optimizer_step(heads, 1)
+        stats["loss_heads"] = loss.detach()
     return stats
+
+
+def head_distance_cost(heads: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Σ over pairs i < j of max(0, η − ‖W_i − W_j‖) for the cluster heads W [K, n] (the AAE paper's
+    additional cost: linear in the distance below η, zero beyond)."""
+    i, j = torch.triu_indices(len(heads), len(heads), offset=1, device=heads.device)
+    return (threshold - (heads[i] - heads[j]).norm(dim=1)).clamp(min=0).sum()
 
 
 def classification_phase(model: LatentAutoencoder, optimizers: list[torch.optim.Optimizer],
