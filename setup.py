@@ -32,6 +32,7 @@ setup(
         "tensorboard",
         "tqdm",
         "pyyaml",
+        "pydantic>=2",  # the config sections' types and ranges, declared beside their defaults (alae/config.py)
         "numpy",
         "scikit-image",
         "scikit-learn",

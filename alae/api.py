@@ -7,7 +7,7 @@
     x = model.reconstruct(images)                        # decode(encode(images))
     x = model.generate(torch.randn(4, model.latent_dim), psi=0.7)   # z → F → truncation → G
     x = model.sample([0, 1, 2], psi=0.7)                 # as alae-generate --seeds 0-2
-    cfg = alae.load_config("demo", ["train.r1_gamma=5"])
+    cfg = alae.load_config("demo", ["alae.r1_gamma=5"])
 
 Everything runs at the model's full resolution on the EMA networks, without gradients, in
 float32. Models of every objective load: their codes are w (ALAE), the posterior mean (VAE) or

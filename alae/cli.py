@@ -8,6 +8,7 @@ silently.
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Callable
 import torch
 
 from alae.errors import USER_ERRORS, UserError
-from alae.files import save_json
+from alae.files import create_folder, save_json
 
 RUN_RECORD = "run.json"  # written into every tool output folder: the command that made it
 
@@ -27,7 +28,8 @@ class ToolError(UserError, ValueError):
 
 def run_tool(prog: str, body: Callable[[], int | None], on_error: Callable[[str], None] | None = None) -> int:
     """Run a command's body: 0 on success, 1 with `prog: error: message` on a user error
-    (`on_error(message)` is called first, e.g. to log it), 130 on Ctrl-C."""
+    (`on_error(message)` is called first, e.g. to log it), 130 on Ctrl-C (128 + the `signum`
+    of a KeyboardInterrupt that carries one, with its message: a training stopped by SIGTERM)."""
     try:
         return body() or 0
     except USER_ERRORS as e:
@@ -36,9 +38,9 @@ def run_tool(prog: str, body: Callable[[], int | None], on_error: Callable[[str]
             on_error(message)
         print(message, file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"{prog}: {str(e) or 'interrupted'}", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
 
 
 def warn(prog: str, message: str) -> None:
@@ -55,6 +57,7 @@ def prepare_output_dir(path: str | Path, overwrite: bool, prog: str, argv: list[
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise ToolError(f"--out {out} exists and is not a folder")
+    create_folder(out, "--out")  # a file in the way or a read-only file system: one line
     existing = sorted(out.iterdir()) if out.is_dir() else []
     if existing:
         if not overwrite:
@@ -65,7 +68,6 @@ def prepare_output_dir(path: str | Path, overwrite: bool, prog: str, argv: list[
                             f"refusing to delete it")
         for entry in existing:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    out.mkdir(parents=True, exist_ok=True)
     save_json({"tool": prog, "argv": list(sys.argv[1:] if argv is None else argv),
                "time": time.strftime("%Y-%m-%d %H:%M:%S")}, out / RUN_RECORD)
     return out

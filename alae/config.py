@@ -1,21 +1,40 @@
-"""Run configuration: a dataclass schema, YAML loading, `key=value` overrides, validation.
+"""Run configuration: typed sections, the objective's own section, YAML loading, `key=value`
+overrides, validation.
 
-A config is data: `configs/NAME.yaml` (installed as `alae.configs`) or any YAML path. Loading
-validates every field and raises `ConfigError` naming the field (`train.batch_per_lod`), never
-a traceback from deep inside the training loop. Defaults that come from the paper or the
-original ALAE code (podgorskiy/ALAE, configs/ffhq.yaml) say so beside them.
+A config is data: `configs/NAME.yaml` (installed as `alae.configs`) or any YAML path, with the
+sections `model`, `train`, `data`, `log` and one section named after `train.objective` holding
+that objective's options (`vae: {kl_weight: 1.0}`). Each section is a pydantic dataclass: the
+type and range of a field are declared beside its default, which says where it comes from (the
+paper, or the original ALAE code, podgorskiy/ALAE configs/ffhq.yaml). pydantic checks types
+strictly (no "5" for 5, no 1 for true) and ranges; this module turns its report into one line
+naming the field (`train.batch_per_lod[2]: ...`), and checks what spans fields or sections.
+
+An objective is a module of `alae.training.objectives` named by `train.objective`; its `Options`
+(a subclass of `ObjectiveOptions`) is the schema of its section, checks its values against the
+rest of the config (`check`) and says what the rest of alae must know of it (`traits`: its
+posterior, likelihood, adversaries, prior, categorical code). Validation, the model builder and
+the metrics ask those traits; nothing outside the objective's module names it. The module is
+found by name when a config is built (`objective_options`), as StyleGAN2-ADA finds its loss.
+
+Configs saved before the objective sections existed (every objective's options side by side in
+`train`) still load: `LEGACY_TRAIN_KEYS` moves the run's own into its section and drops the
+others', which were ignored then.
 """
 from __future__ import annotations
 
 import dataclasses
-import typing
-from dataclasses import dataclass, field
+import importlib
+from dataclasses import field
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Literal
 
+import pydantic
 import yaml
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from alae.errors import UserError
+from alae.files import save_text
 from alae.lods import num_lods
 
 
@@ -23,31 +42,57 @@ class ConfigError(UserError, ValueError):
     """A config file, key or value is wrong; the message names the field."""
 
 
-BACKBONES = ("style", "mlp")
+# --- field types ---------------------------------------------------------------------------------
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+PositiveFloat = Annotated[StrictFloat, Field(gt=0)]
+NonNegativeFloat = Annotated[StrictFloat, Field(ge=0)]
+Fraction = Annotated[StrictFloat, Field(ge=0, le=1)]  # a probability or share, in [0, 1]
+Decay = Annotated[StrictFloat, Field(ge=0, lt=1)]  # an EMA or Adam β, in [0, 1)
+Slope = Annotated[StrictFloat, Field(ge=0, lt=1)]  # a LeakyReLU's negative slope
+
+section = pydantic.dataclasses.dataclass(config=pydantic.ConfigDict(extra="forbid"))
+"""Decorator of a config section: a dataclass whose fields pydantic checks when it is built."""
+
 MLP_RESOLUTION = 28  # the original's EncoderFC / GeneratorFC: 28x28 MNIST digits
 
 
-@dataclass
+@section
 class ModelConfig:
     """The networks. backbone `style`: resolutions run 4, 8, ..., `resolution` and `channels[i]`
     is the width at 4·2^i; backbone `mlp`: one 28x28 resolution, `channels` unused."""
 
-    backbone: str = "style"  # style: StyleALAE's F, G, E, D; mlp: the original's MNIST EncoderFC / GeneratorFC
-    resolution: int = 1024
-    channels: list[int] = field(default_factory=lambda: [512, 512, 512, 512, 256, 128, 64, 32, 16])  # original ffhq
-    image_channels: int = 3
-    latent_dim: int = 512
-    mapping_layers: int = 8  # original: MAPPING_LAYERS 8
-    mapping_lr_mul: float = 0.1  # original F
-    discriminator_layers: int = 3  # original D: 512→512→512→1024
-    discriminator_outputs: int = 1024  # original emits 2·latent outputs and reads column outputs//2; 1 is the clean variant
-    discriminator_activation: str = "linear"  # original: no activation between D's layers; "lrelu" adds LeakyReLU 0.2
-    discriminator_lr_mul: float = 0.1  # original D
-    fused_scale_resolution: int = 128  # original: G stores its upsampling convs transposed from 128 px up (the same function)
-    to_rgb_gain: float = 0.03  # original ToRGB gain
-    encoder_std_eps: float = 1e-8  # E's style std is sqrt(var + eps); original 0 (R1's double backward needs > 0 on constant channels)
-    mlp_width: int = 1024  # mlp: the hidden width of E and G (original EncoderFC / GeneratorFC: 1024)
-    discriminator_width: int = 0  # D's hidden width; 0 = latent_dim (original ALAE D); WAE-GAN's MNIST adversary: 512
+    backbone: Literal["style", "mlp"] = "style"  # style: StyleALAE's F, G, E, D; mlp: the original's MNIST EncoderFC / GeneratorFC
+    resolution: PositiveInt = 1024
+    channels: list[PositiveInt] = field(default_factory=lambda: [512, 512, 512, 512, 256, 128, 64, 32, 16])  # original ffhq
+    image_channels: PositiveInt = 3
+    latent_dim: PositiveInt = 512
+    mapping_layers: NonNegativeInt = 8  # original: MAPPING_LAYERS 8; 0: F is the identity (the original's last MNIST model)
+    mapping_lr_mul: PositiveFloat = 0.1  # original F
+    discriminator_layers: PositiveInt = 3  # original D: 512→512→512→1024
+    discriminator_outputs: PositiveInt = 1024  # original emits 2·latent outputs and reads column outputs//2; 1 is the clean variant
+    discriminator_activation: Literal["linear", "lrelu", "relu"] = "linear"  # original: no activation between D's layers; lrelu: LeakyReLU 0.2
+    discriminator_lr_mul: PositiveFloat = 0.1  # original D
+    fused_scale_resolution: PositiveInt = 128  # original: G stores its upsampling convs transposed from 128 px up (the same function)
+    to_rgb_gain: PositiveFloat = 0.03  # original ToRGB gain
+    encoder_std_eps: NonNegativeFloat = 1e-8  # E's style std is sqrt(var + eps); original 0 (R1's double backward needs > 0 on constant channels)
+    mlp_width: PositiveInt = 1024  # mlp: the hidden width of E and G (original EncoderFC / GeneratorFC: 1024)
+    mlp_layers: PositiveInt = 2  # mlp: hidden layers of E and of G (original: 2)
+    mlp_activation: Literal["lrelu", "relu"] = "lrelu"  # mlp: their activation (original: LeakyReLU)
+    mlp_encoder_slope: Slope = 0.2  # lrelu: E's hidden layers (original EncoderFC: 0.2)
+    mlp_generator_slope: Slope = 0.2  # lrelu: G's hidden layers (original GeneratorFC: F.leaky_relu's default 0.01)
+    mlp_code_slope: Slope = 0.2  # E's last LeakyReLU, where the objective has one (ALAE; original EncoderFC: 0.01)
+    discriminator_width: NonNegativeInt = 0  # D's hidden width; 0 = latent_dim (original ALAE D); WAE-GAN's MNIST adversary: 512
+    # How the mlp E and G and the adversaries on codes store their weights (alae.networks.dense):
+    # equalized (ALAE's: N(0, 1) scaled at run time) or ordinary (the weight is the parameter, as in the
+    # VAE, AAE and WAE references), and an ordinary layer's initialisation: he (the equalized layer's
+    # function), torch (nn.Linear's) or normal (N(0, init_std), bias 0).
+    layers: Literal["equalized", "ordinary"] = "equalized"
+    init: Literal["he", "torch", "normal"] = "he"
+    init_std: PositiveFloat = 0.01  # musyoku's AAE, the WAE code: 0.01
+    # The pixels E takes and a linear G gives: [-1, 1] (StyleALAE) or [0, 1] (x/255: the original's MNIST
+    # model, pytorch/examples' VAE, the WAE code). Images outside the networks are [-1, 1] either way.
+    pixel_range: list[StrictInt] = field(default_factory=lambda: [-1, 1])
 
     @property
     def num_lods(self) -> int:
@@ -63,160 +108,191 @@ class ModelConfig:
         return self.resolution >> (self.num_lods - 1 - lod)
 
 
-OBJECTIVES = ("alae", "vae", "aae", "wae_mmd", "wae_gan")  # alae.training.objectives registers one module each
-POSTERIORS = ("auto", "deterministic", "gaussian", "universal")
-PRIORS = ("gaussian", "mixture", "swiss_roll")  # alae.priors
-LIKELIHOODS = ("bernoulli", "gaussian")
-RECONSTRUCTIONS = ("squared_error", "cross_entropy")
-MIXING_MODES = ("per_sample", "per_batch")
-W_AVG_UPDATES = ("once", "every_step")
-PRECISIONS = ("fp32", "bf16")
-CATEGORY_SOURCES = ("encoder", "label")  # train.categories_from
-
-
-@dataclass
+@section
 class TrainConfig:
-    """Schedule, losses and optimizers; schedules count images seen (kimg), never epochs."""
+    """Schedule and optimizers, the same for every objective; schedules count images seen (kimg),
+    never epochs. The objective's own options are in its section."""
 
-    total_kimg: float = 15360.0  # original: 16 epochs of 60k images per fade/stable phase, 9 lods
-    seed: int = 0
-    kimg_fade: float = 480.0  # original: 8 epochs × 60k images per lod fade-in
-    kimg_stable: float = 480.0  # original: 8 epochs × 60k images per lod stable phase
-    batch_per_lod: list[int] = field(default_factory=lambda: [512, 256, 128, 64, 32, 32, 32, 32, 32])  # original, global
-    lr_per_lod: list[float] = field(default_factory=lambda: [0.0015] * 6 + [0.002, 0.003, 0.003])  # original
-    batch_gpu: int = 0  # per-process micro-batch cap for gradient accumulation; 0 = no cap
+    total_kimg: PositiveFloat = 15360.0  # original: 16 epochs of 60k images per fade/stable phase, 9 lods
+    seed: StrictInt = 0
+    kimg_fade: NonNegativeFloat = 480.0  # original: 8 epochs × 60k images per lod fade-in
+    kimg_stable: PositiveFloat = 480.0  # original: 8 epochs × 60k images per lod stable phase
+    batch_per_lod: list[PositiveInt] = field(default_factory=lambda: [512, 256, 128, 64, 32, 32, 32, 32, 32])  # original, global
+    lr_per_lod: list[PositiveFloat] = field(default_factory=lambda: [0.0015] * 6 + [0.002, 0.003, 0.003])  # original
+    # [[kimg, factor], ...]: from kimg on, every learning rate is the lod's times factor (WAE code on
+    # MNIST: ×0.5 from epoch 30, ×0.1 from epoch 50); [] keeps the lods' rates.
+    lr_steps: list[Annotated[list[NonNegativeFloat], Field(min_length=2, max_length=2)]] = field(default_factory=list)
+    gradient_clip: NonNegativeFloat = 0.0  # each optimizer's gradients clipped to this L2 norm before its step; 0: off (musyoku's AAE: 5)
+    batch_gpu: NonNegativeInt = 0  # per-process micro-batch cap for gradient accumulation; 0 = no cap
     # CPU threads torch computes with in each process; 0 = automatic: OMP_NUM_THREADS if set, else the
-    # cores this process may use divided by torchrun's local ranks (alae/threads.py, docs/PERFORMANCE.md)
-    threads: int = 0
-    adam_beta1: float = 0.0  # original
-    adam_beta2: float = 0.99  # original
-    adam_eps: float = 1e-8  # original
-    r1_gamma: float = 10.0  # original
-    r1_interval: int = 1  # original applies R1 every D step; >1 = lazy R1 (scaled by the interval)
-    style_mixing_prob: float = 0.9  # original
-    # per_sample: each sample mixes with style_mixing_prob at a crossover in [1, layers); per_batch:
-    # the original's one draw per batch with cutoff randint(1, layers) inclusive (effective rate
-    # prob·(1 − 1/layers)). docs/TRAINING.md, "Differences from the original code".
-    style_mixing: str = "per_sample"
-    first_noise: str = "per_sample"  # per_batch: the original's one 4x4 first noise map per batch (its constant has batch 1)
-    w_avg_updates: str = "once"  # once: after the generator step; every_step: the original's one per generate call (3)
-    precision: str = "fp32"  # fp32 (original) | bf16: G's and E's convolutions and linears under bf16 autocast
-    latent_step_updates_mapping: bool = True  # original steps F and G in the latent step; paper: G only (with E)
-    ema_halflife_kimg: float = 10.0  # original
-    w_avg_beta: float = 0.995  # original dlatent_avg_beta
-    truncation_psi: float = 0.7  # original, sampling only
-    truncation_cutoff: int = 8  # original: first 8 style layers (all, if the model has fewer)
-
-    # The objective and its settings (docs/FAMILY.md). Settings of other objectives are ignored.
-    objective: str = "alae"  # alae | vae | aae | wae_mmd | wae_gan
-    # auto: the objective's own (vae: gaussian; the others: deterministic); aae also takes gaussian
-    # (reparameterised, as a VAE's encoder) or universal (E(x, η), η one extra input channel of N(0, 1)).
-    posterior: str = "auto"
-    prior: str = "gaussian"  # aae, wae_*: gaussian | mixture (K Gaussians on a circle) | swiss_roll (2-D)
-    prior_components: int = 10  # mixture, swiss_roll: K (AAE paper: 10)
-    prior_labels: bool = False  # aae: D sees the one-hot label, whose class picks the prior's component (AAE §5)
-    labelled_fraction: float = 1.0  # aae with prior_labels: share of training images whose label is used
-    # aae: G takes [z, y], y a one-hot (or softmax) over K = `categories` classes (0: G takes z alone).
-    # categories_from encoder: E's softmax head gives y, matched to a categorical prior by a second
-    # adversary (AAE §5 semi-supervised: K 10; §6 clustering: K 16 or 30); label: the image's one-hot
-    # label, so z holds the style only (AAE §4, supervised).
-    categories: int = 0
-    categories_from: str = "encoder"
-    kl_weight: float = 1.0  # vae: β on the KL term (Kingma & Welling: 1)
-    likelihood: str = "bernoulli"  # vae: p(x|z) on [0, 1] pixels: bernoulli (pytorch/examples) | gaussian
-    likelihood_std: float = 0.1  # vae, gaussian likelihood: σ in [0, 1] pixel units (ours)
-    reconstruction: str = "squared_error"  # aae, wae_*: c(x, y) = ‖x − y‖² (WAE) | cross_entropy, on [0, 1] pixels
-    reconstruction_weight: float = 1.0  # aae, wae_*: factor on c (WAE authors' code, l2sq on MNIST: 0.05)
-    wae_lambda: float = 10.0  # wae_*: λ (WAE paper and code, MNIST: 10)
-    mmd_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0])  # WAE code
-    adversary_lr_mul: float = 1.0  # aae, wae_gan: D's learning rate over the others' (WAE MNIST: 5e-4 / 1e-3)
+    # cores this process may use divided by torchrun's local ranks (alae/threads.py, docs/TRAINING.md)
+    threads: NonNegativeInt = 0
+    adam_beta1: Decay = 0.0  # original
+    adam_beta2: Decay = 0.99  # original
+    adam_eps: PositiveFloat = 1e-8  # original
+    first_noise: Literal["per_sample", "per_batch"] = "per_sample"  # per_batch: the original's one 4x4 first noise map per batch (its constant has batch 1)
+    precision: Literal["fp32", "bf16"] = "fp32"  # fp32 (original) | bf16: G's and E's convolutions and linears under bf16 autocast
+    ema_halflife_kimg: NonNegativeFloat = 10.0  # original
+    truncation_psi: Fraction = 0.7  # original, sampling only
+    truncation_cutoff: NonNegativeInt = 8  # original: first 8 style layers (all, if the model has fewer)
+    objective: StrictStr = "alae"  # a module of alae.training.objectives; its options in the section of that name
 
 
-@dataclass
+@section
 class DataConfig:
     """Training images: an alae LMDB database path, or `lfw` for the embedded demo faces."""
 
-    path: str = ""
-    mirror: bool = True
-    holdout: int = 32  # images at the end of the database kept out of training, for reconstructions
-    # aae with train.categories from the encoder: N training images (class-balanced, N/K per class,
-    # chosen by train.seed) whose labels the semi-supervised classification phase learns from;
-    # 0: none (clustering). AAE paper: 100 (1.90% error), 1000, all.
-    labelled: int = 0
-    workers: int = 2
+    path: StrictStr = ""
+    mirror: StrictBool = True
+    holdout: PositiveInt = 32  # images at the end of the database kept out of training, for reconstructions
+    # N training images (class-balanced, N/K per class, chosen by train.seed) whose labels a
+    # model with a class head learns from (the AAE's semi-supervised classification phase); 0:
+    # none (clustering). AAE paper: 100 (1.90% error), 1000, all.
+    labelled: NonNegativeInt = 0
+    workers: NonNegativeInt = 2
 
 
-@dataclass
+@section
 class LogConfig:
     """What the run directory receives and how often; every interval is checked at tick ends."""
 
-    kimg_per_tick: float = 4.0  # StyleGAN2-ADA; each tick: a status line, a stats.jsonl row, TensorBoard points
-    kimg_per_sample: float = 50.0
-    kimg_per_checkpoint: float = 100.0
-    metrics: list[str] = field(default_factory=list)  # on the EMA networks while training; StyleGAN2-ADA: fid50k_full
-    kimg_per_metrics: float = 0.0  # 0 = with every checkpoint (StyleGAN2-ADA evaluates each network snapshot)
-    grid_size: int = 8  # samples grid is grid_size × grid_size; reconstructions use grid_size held-out images
-    keep_checkpoints: int = 3
+    kimg_per_tick: PositiveFloat = 4.0  # StyleGAN2-ADA; each tick: a status line, a stats.jsonl row, TensorBoard points
+    kimg_per_sample: PositiveFloat = 50.0
+    kimg_per_checkpoint: PositiveFloat = 100.0
+    metrics: list[Annotated[StrictStr, Field(min_length=1)]] = field(default_factory=list)  # on the EMA networks while training; StyleGAN2-ADA: fid50k_full
+    kimg_per_metrics: NonNegativeFloat = 0.0  # 0 = with every checkpoint (StyleGAN2-ADA evaluates each network snapshot)
+    grid_size: PositiveInt = 8  # samples grid is grid_size × grid_size; reconstructions use grid_size held-out images
+    keep_checkpoints: PositiveInt = 3
 
 
-@dataclass
+# --- the objective ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Traits:
+    """What the model builder, validation and the metrics must know of an objective: everything
+    here decides the networks or how their outputs are read (`architecture_of`)."""
+
+    mapping: bool = False  # F: z → w exists; codes are w and w_avg is their running mean (ALAE)
+    posterior: str = "deterministic"  # deterministic E(x) | gaussian (E gives μ, log σ²) | universal E(x, η)
+    likelihood: str | None = None  # the density p(x|z) it maximises: bernoulli | gaussian; None: none (no ELBO)
+    likelihood_std: float = 0.0  # gaussian likelihood: σ in [0, 1] pixel units
+    decoder_output: str = "linear"  # linear: G emits pixels in [−1, 1]; sigmoid: G emits the logits of [0, 1] pixels
+    code_discriminator: bool = False  # D on codes (ALAE's D on w; the AAE's and WAE-GAN's adversary)
+    encoder_activation: str = "linear"  # mlp E's last activation: lrelu (ALAE's, as its w = F(z)); linear for codes matched to a prior
+    prior: str = "gaussian"  # the codes' prior (alae.priors): gaussian | mixture | swiss_roll
+    prior_components: int = 0  # mixture, swiss_roll: K
+    prior_labels: bool = False  # D also sees the one-hot label, which picks the prior's component
+    categories: int = 0  # G takes [z, y], y over this many classes (0: z alone)
+    categories_from: str = "encoder"  # y from E's softmax head (with a second adversary Dy) or the image's label
+    # G takes [z, y] (none), or the representation y·W_c + z with W_c [K, latent] the cluster heads
+    # (the AAE's dimensionality reduction): learnt, or fixed at cluster_head_scale·I (K = latent)
+    cluster_heads: str = "none"
+    cluster_head_scale: float = 0.0
+    min_micro_batch: int = 1  # images a micro-batch needs (an MMD between two sets needs 2)
+
+    @property
+    def class_head(self) -> int:
+        """K of E's softmax head (0: none)."""
+        return self.categories if self.categories_from == "encoder" else 0
+
+    @property
+    def decoder_labels(self) -> bool:
+        """G takes each image's one-hot label beside z."""
+        return bool(self.categories) and self.categories_from == "label"
+
+
+class ObjectiveOptions:
+    """Base of every objective's `Options` (decorated with `section`): the fields of its config
+    section, their checks against the rest of the config, and the objective's traits."""
+
+    def traits(self) -> Traits:
+        """What the rest of alae must know of the objective (with these options)."""
+        raise NotImplementedError
+
+    def check(self, cfg: "Config") -> None:
+        """Check the options against the rest of `cfg` (ConfigError naming the fields); nothing by default."""
+
+
+OBJECTIVES_PACKAGE = "alae.training.objectives"  # one module per objective; its name is train.objective
+
+
+def objective_names() -> list[str]:
+    """The objectives alae knows: the modules of OBJECTIVES_PACKAGE that define `Options`."""
+    return importlib.import_module(OBJECTIVES_PACKAGE).objective_names()
+
+
+def objective_options(name: str) -> type[ObjectiveOptions]:
+    """The `Options` class of the objective `name`; ConfigError naming the known ones otherwise."""
+    if name not in objective_names():
+        raise ConfigError(f"train.objective: no objective {name!r}; known: {', '.join(objective_names())}")
+    return importlib.import_module(f"{OBJECTIVES_PACKAGE}.{name}").Options
+
+
+@dataclasses.dataclass
 class Config:
+    """A whole run's configuration; `objective` holds the options of `train.objective` (its section)."""
+
     name: str = "custom"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    objective: ObjectiveOptions | None = None  # None: the defaults of train.objective's options
+
+    def __post_init__(self):
+        if self.objective is None:
+            self.objective = objective_options(self.train.objective)()
+
+    @property
+    def traits(self) -> Traits:
+        return self.objective.traits()
 
 
-def _coerce(value, annotation, where: str):
-    """Check `value` against a field annotation (int, float, bool, str, list[...]) and convert int→float."""
-    origin = typing.get_origin(annotation)
-    if origin is list:
-        (item_type,) = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported annotation {annotation} at {where}")
-
-
-def _build(cls, data: dict, where: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown key {', '.join(where + k for k in unknown)}; valid keys at this level: {', '.join(fields)}"
-        )
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, f"{where}{name}.")
-        else:
-            kwargs[name] = _coerce(value, hint, where + name)
-    return cls(**kwargs)
+SECTIONS = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig, "log": LogConfig}
 
 
 def to_dict(cfg: Config) -> dict:
-    return dataclasses.asdict(cfg)
+    """The config as nested plain data, the objective's section under its name (what save_config writes)."""
+    data = {"name": cfg.name, **{key: dataclasses.asdict(getattr(cfg, key)) for key in SECTIONS}}
+    data[cfg.train.objective] = dataclasses.asdict(cfg.objective)
+    return data
+
+
+_TYPE_WORDS = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+               "string_type": "a string", "list_type": "a list", "dataclass_type": "a mapping",
+               "literal_error": "one of {expected}", "too_short": "at least {min_length} value(s)"}
+_BOUND_WORDS = {"greater_than": "> {gt:g}", "greater_than_equal": ">= {ge:g}", "less_than": "< {lt:g}",
+                "less_than_equal": "<= {le:g}"}
+
+
+def _pydantic_message(error: pydantic.ValidationError, where: str) -> str:
+    """pydantic's first complaint as one line naming the field: `train.batch_per_lod[2]: must be > 0, got 0`."""
+    first = error.errors()[0]
+    path = where
+    for part in first["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    kind, context, value = first["type"], first.get("ctx", {}), first.get("input")
+    if kind == "unexpected_keyword_argument":
+        return f"unknown key {path}"
+    if kind in _BOUND_WORDS:
+        bound = _BOUND_WORDS[kind].format(**context)
+        return f"{path}: must be {'positive' if bound == '> 0' else bound}, got {value!r}"
+    if kind in _TYPE_WORDS:
+        return f"{path}: expected {_TYPE_WORDS[kind].format(**context)}, got {value!r}"
+    return f"{path}: {first['msg'][0].lower()}{first['msg'][1:]}, got {value!r}"
+
+
+def _build_section(cls, data, where: str):
+    """A section dataclass from a mapping; ConfigError naming the field (and the valid keys) otherwise."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    try:
+        return pydantic.TypeAdapter(cls).validate_python(data)
+    except pydantic.ValidationError as e:
+        message = _pydantic_message(e, where)
+        if message.startswith("unknown key"):
+            message += f"; valid keys at this level: {', '.join(f.name for f in dataclasses.fields(cls))}"
+        raise ConfigError(message) from None
 
 
 # Keys renamed since configs were first saved, so that old run directories and checkpoints load:
@@ -225,26 +301,106 @@ RENAMED_KEYS = {
     ("log", "kimg_per_tb"): "kimg_per_tick",  # TensorBoard scalars every N kimg became all records once per tick
 }
 
+# Objective options that `train` held before each objective had its section: old key → (its old
+# default, {objective: its key in that objective's section}). A run's own move into its section;
+# another objective's are dropped when they hold the old default (saved configs held every
+# field) and are an error otherwise.
+LEGACY_TRAIN_KEYS: dict[str, tuple[object, dict[str, str]]] = {
+    "r1_gamma": (10.0, {"alae": "r1_gamma"}),
+    "r1_interval": (1, {"alae": "r1_interval"}),
+    "style_mixing_prob": (0.9, {"alae": "style_mixing_prob"}),
+    "style_mixing": ("per_sample", {"alae": "style_mixing"}),
+    "w_avg_updates": ("once", {"alae": "w_avg_updates"}),
+    "w_avg_beta": (0.995, {"alae": "w_avg_beta"}),
+    "latent_step_updates_mapping": (True, {"alae": "latent_step_updates_mapping"}),
+    "posterior": ("auto", {"aae": "posterior"}),
+    "prior": ("gaussian", {"aae": "prior", "wae_mmd": "prior", "wae_gan": "prior"}),
+    "prior_components": (10, {"aae": "prior_components", "wae_mmd": "prior_components",
+                              "wae_gan": "prior_components"}),
+    "prior_labels": (False, {"aae": "prior_labels"}),
+    "labelled_fraction": (1.0, {"aae": "labelled_fraction"}),
+    "categories": (0, {"aae": "categories"}),
+    "categories_from": ("encoder", {"aae": "categories_from"}),
+    "kl_weight": (1.0, {"vae": "kl_weight"}),
+    "likelihood": ("bernoulli", {"vae": "likelihood"}),
+    "likelihood_std": (0.1, {"vae": "likelihood_std"}),
+    "reconstruction": ("squared_error", {"aae": "reconstruction", "wae_mmd": "reconstruction",
+                                         "wae_gan": "reconstruction"}),
+    "reconstruction_weight": (1.0, {"aae": "reconstruction_weight", "wae_mmd": "reconstruction_weight",
+                                    "wae_gan": "reconstruction_weight"}),
+    "wae_lambda": (10.0, {"wae_mmd": "penalty_weight", "wae_gan": "penalty_weight"}),
+    "mmd_scales": ([0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0], {"wae_mmd": "mmd_scales"}),
+    "adversary_lr_mul": (1.0, {"aae": "adversary_lr_mul", "wae_gan": "adversary_lr_mul"}),
+}
+LEGACY_IMPLIED_POSTERIOR = {"vae": "gaussian"}  # train.posterior that meant the default (else deterministic)
+
+
+def _legacy_place(old: str, value, objective: str) -> str | None:
+    """Where the old `train.OLD = value` goes in a run of `objective`: the key in its section, or
+    None when it is dropped (another objective's option at its old default); ConfigError when
+    it is another objective's option set to something else."""
+    old_default, owners = LEGACY_TRAIN_KEYS[old]
+    if old == "posterior" and value in ("auto", LEGACY_IMPLIED_POSTERIOR.get(objective, "deterministic")):
+        return owners.get(objective) if value != "auto" else None
+    if objective in owners:
+        return owners[objective]
+    if value != old_default:
+        raise ConfigError(f"train.{old} is an option of {' and '.join(owners)}, and train.objective is {objective}")
+    return None
+
 
 def _rename_old_keys(data: dict) -> dict:
-    """A copy of `data` with the RENAMED_KEYS under their current names."""
-    if not isinstance(data, dict):
-        return data
-    for (section, old), new in RENAMED_KEYS.items():
-        node = data.get(section)
+    """A copy of `data` with the RENAMED_KEYS under their current names and the LEGACY_TRAIN_KEYS
+    of `train` moved into the objective's section (or dropped, `_legacy_place`)."""
+    data = dict(data)
+    for (section_name, old), new in RENAMED_KEYS.items():
+        node = data.get(section_name)
         if isinstance(node, dict) and old in node:
             if new in node:
-                raise ConfigError(f"{section}.{old} is the old name of {section}.{new}; give only {section}.{new}")
-            node = dict(node)
-            node[new] = node.pop(old)
-            data = {**data, section: node}
+                raise ConfigError(f"{section_name}.{old} is the old name of {section_name}.{new}; "
+                                  f"give only {section_name}.{new}")
+            data[section_name] = {**{k: v for k, v in node.items() if k != old}, new: node[old]}
+    train = data.get("train")
+    if not isinstance(train, dict) or not set(train) & set(LEGACY_TRAIN_KEYS):
+        return data
+    objective = train.get("objective", TrainConfig.objective)
+    own = data.get(objective) or {}
+    if not isinstance(own, dict):
+        return data  # from_dict names the section that is not a mapping
+    own = dict(own)
+    for old in [k for k in train if k in LEGACY_TRAIN_KEYS]:
+        new = _legacy_place(old, train[old], objective)
+        if new is not None:
+            if new in own:
+                raise ConfigError(f"train.{old} is the old place of {objective}.{new}; give only {objective}.{new}")
+            own[new] = train[old]
+    data["train"] = {k: v for k, v in train.items() if k not in LEGACY_TRAIN_KEYS}
+    if own or objective in data:
+        data[objective] = own
     return data
 
 
 def from_dict(data: dict) -> Config:
     """Build and validate a Config from nested dicts (missing keys take the defaults; old key
-    names in RENAMED_KEYS are read under their new names)."""
-    cfg = _build(Config, _rename_old_keys(data), "")
+    names and places, RENAMED_KEYS and LEGACY_TRAIN_KEYS, are read as their new ones)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: expected a mapping of sections (name, {', '.join(SECTIONS)}), got {data!r}")
+    data = _rename_old_keys(data)
+    sections = {key: _build_section(cls, data.get(key, {}), key) for key, cls in SECTIONS.items()}
+    objective = sections["train"].objective
+    options_cls = objective_options(objective)
+    unknown = sorted(set(data) - {"name", *SECTIONS, objective})
+    if unknown:
+        others = [k for k in unknown if k in objective_names()]
+        if others:
+            raise ConfigError(f"{others[0]}: options of the {others[0]} objective, and train.objective is "
+                              f"{objective} (its options go in a section named {objective})")
+        raise ConfigError(f"unknown key {', '.join(unknown)}; valid keys at this level: name, "
+                          f"{', '.join(SECTIONS)}, {objective} (train.objective's options)")
+    name = data.get("name", Config.name)
+    if not isinstance(name, str):
+        raise ConfigError(f"name: expected a string, got {name!r}")
+    cfg = Config(name=name, **sections, objective=_build_section(options_cls, data.get(objective) or {}, objective))
     validate(cfg)
     return cfg
 
@@ -253,156 +409,56 @@ def _is_power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-def _require(ok: bool, where: str, message: str) -> None:
+def require(ok: bool, where: str, message: str) -> None:
+    """ConfigError `where: message` unless `ok` (the checks that span fields)."""
     if not ok:
         raise ConfigError(f"{where}: {message}")
 
 
 def validate(cfg: Config) -> None:
-    """Check values that types alone cannot: powers of two, lengths, divisibility, ranges."""
+    """What pydantic cannot check field by field: powers of two, lengths per lod, the objective's
+    options against the rest (`ObjectiveOptions.check`), the labels the data section asks for."""
     m, t, d, log = cfg.model, cfg.train, cfg.data, cfg.log
-    _require(m.backbone in BACKBONES, "model.backbone", f"must be one of {', '.join(BACKBONES)}, got {m.backbone!r}")
     if m.backbone == "mlp":
-        _require(m.resolution == MLP_RESOLUTION, "model.resolution",
-                 f"backbone mlp takes {MLP_RESOLUTION}x{MLP_RESOLUTION} images (the original's MNIST networks), "
-                 f"got {m.resolution}")
+        require(m.resolution == MLP_RESOLUTION, "model.resolution",
+                f"backbone mlp takes {MLP_RESOLUTION}x{MLP_RESOLUTION} images (the original's MNIST networks), "
+                f"got {m.resolution}")
     else:
-        _require(_is_power_of_two(m.resolution) and m.resolution >= 4, "model.resolution",
-                 f"must be a power of two >= 4, got {m.resolution}")
+        require(_is_power_of_two(m.resolution) and m.resolution >= 4, "model.resolution",
+                f"must be a power of two >= 4, got {m.resolution}")
+        require(len(m.channels) == m.num_lods, "model.channels",
+                f"needs one width per resolution 4..{m.resolution} ({m.num_lods} values), got {len(m.channels)}")
+    require(_is_power_of_two(m.fused_scale_resolution), "model.fused_scale_resolution", "must be a power of two")
+    require(m.pixel_range in ([-1, 1], [0, 1]), "model.pixel_range", f"must be [-1, 1] or [0, 1], got {m.pixel_range}")
+    require(m.layers == "ordinary" or m.init == "he", "model.init",
+            f"equalized layers are N(0, 1) by definition; model.init {m.init!r} needs model.layers ordinary")
     n = m.num_lods
-    if m.backbone == "style":
-        _require(len(m.channels) == n, "model.channels",
-                 f"needs one width per resolution 4..{m.resolution} ({n} values), got {len(m.channels)}")
-        _require(all(c > 0 for c in m.channels), "model.channels", "widths must be positive")
-    _require(m.mlp_width > 0, "model.mlp_width", "must be positive")
-    _require(m.discriminator_width >= 0, "model.discriminator_width", "must be >= 0 (0 = model.latent_dim)")
-    _require(m.image_channels > 0, "model.image_channels", "must be positive")
-    _require(m.latent_dim > 0, "model.latent_dim", "must be positive")
-    _require(m.mapping_layers >= 1, "model.mapping_layers", "must be >= 1")
-    _require(m.discriminator_layers >= 1, "model.discriminator_layers", "must be >= 1")
-    _require(m.discriminator_outputs >= 1, "model.discriminator_outputs", "must be >= 1")
-    _require(m.discriminator_activation in ("linear", "lrelu"), "model.discriminator_activation",
-             f"must be 'linear' or 'lrelu', got {m.discriminator_activation!r}")
-    _require(_is_power_of_two(m.fused_scale_resolution), "model.fused_scale_resolution", "must be a power of two")
-    for name in ("mapping_lr_mul", "discriminator_lr_mul", "to_rgb_gain"):
-        _require(getattr(m, name) > 0, f"model.{name}", "must be positive")
-    _require(m.encoder_std_eps >= 0, "model.encoder_std_eps", "must be >= 0")
-
-    _require(t.total_kimg > 0, "train.total_kimg", "must be positive")
-    _require(t.kimg_fade >= 0 and t.kimg_stable > 0, "train.kimg_fade/kimg_stable",
-             "fade must be >= 0 and stable > 0")
-    _require(len(t.batch_per_lod) == n, "train.batch_per_lod", f"needs {n} values (one per lod), got {len(t.batch_per_lod)}")
-    _require(len(t.lr_per_lod) == n, "train.lr_per_lod", f"needs {n} values (one per lod), got {len(t.lr_per_lod)}")
-    _require(all(b > 0 for b in t.batch_per_lod), "train.batch_per_lod", "batches must be positive")
-    _require(all(lr > 0 for lr in t.lr_per_lod), "train.lr_per_lod", "learning rates must be positive")
-    _require(t.batch_gpu >= 0, "train.batch_gpu", "must be >= 0 (0 = no cap)")
-    _require(t.threads >= 0, "train.threads", "must be >= 0 (0 = automatic)")
-    _require(0 <= t.adam_beta1 < 1 and 0 <= t.adam_beta2 < 1, "train.adam_beta1/adam_beta2", "must be in [0, 1)")
-    _require(t.adam_eps > 0, "train.adam_eps", "must be positive")
-    _require(t.r1_gamma >= 0, "train.r1_gamma", "must be >= 0")
-    _require(t.r1_interval >= 1, "train.r1_interval", "must be >= 1")
-    _require(0 <= t.style_mixing_prob <= 1, "train.style_mixing_prob", "must be in [0, 1]")
-    for name, allowed in (("style_mixing", MIXING_MODES), ("first_noise", MIXING_MODES),
-                          ("w_avg_updates", W_AVG_UPDATES), ("precision", PRECISIONS)):
-        _require(getattr(t, name) in allowed, f"train.{name}",
-                 f"must be one of {', '.join(allowed)}, got {getattr(t, name)!r}")
-    _require(t.ema_halflife_kimg >= 0, "train.ema_halflife_kimg", "must be >= 0")
-    _require(0 <= t.w_avg_beta < 1, "train.w_avg_beta", "must be in [0, 1)")
-    _require(0 <= t.truncation_psi <= 1, "train.truncation_psi", "must be in [0, 1]")
-    _require(t.truncation_cutoff >= 0, "train.truncation_cutoff", "must be >= 0 (layers past the last are ignored)")
-
-    validate_objective(cfg)
-
-    _require(d.holdout >= 1, "data.holdout", "must be >= 1 (held-out images feed the reconstruction grids)")
-    _require(d.workers >= 0, "data.workers", "must be >= 0")
-
-    for name in ("kimg_per_tick", "kimg_per_sample", "kimg_per_checkpoint"):
-        _require(getattr(log, name) > 0, f"log.{name}", "must be positive")
-    _require(log.kimg_per_metrics >= 0, "log.kimg_per_metrics", "must be >= 0 (0 = with every checkpoint)")
-    _require(all(log.metrics), "log.metrics", "metric names must not be empty")
+    for name in ("batch_per_lod", "lr_per_lod"):
+        values = getattr(t, name)
+        require(len(values) == n, f"train.{name}", f"needs {n} values (one per lod), got {len(values)}")
+    starts = [kimg for kimg, _ in t.lr_steps]
+    require(starts == sorted(set(starts)) and all(factor > 0 for _, factor in t.lr_steps), "train.lr_steps",
+            f"needs [kimg, factor] pairs with increasing kimg and positive factors, got {t.lr_steps}")
     repeated = sorted({name for name in log.metrics if log.metrics.count(name) > 1})
-    _require(not repeated, "log.metrics", f"lists {', '.join(repeated)} more than once")
-    _require(log.grid_size >= 1, "log.grid_size", "must be >= 1")
-    _require(log.keep_checkpoints >= 1, "log.keep_checkpoints", "must be >= 1")
-
-
-# The train.* fields that decide what the networks are (with the whole model section): a run
-# resumes, or a model loads, only with the same values.
-ARCHITECTURE_FIELDS = ("objective", "posterior", "prior", "prior_components", "prior_labels", "likelihood",
-                       "reconstruction", "categories", "categories_from")
+    require(not repeated, "log.metrics", f"lists {', '.join(repeated)} more than once")
+    cfg.objective.check(cfg)
+    traits = cfg.traits
+    if d.labelled:
+        require(traits.class_head > 0, "data.labelled",
+                f"labels are learnt by an encoder's class head, which this {t.objective} model has not "
+                f"(aae: categories with categories_from encoder)")
+        require(d.labelled % traits.class_head == 0, "data.labelled",
+                f"a class-balanced subset takes N/K images per class: {d.labelled} is not a multiple of "
+                f"the {traits.class_head} categories")
 
 
 def architecture_of(cfg: Config) -> dict:
-    """{'model.FIELD': value, 'train.FIELD': value} of everything that decides the networks."""
-    fields = {f"model.{k}": v for k, v in to_dict(cfg)["model"].items()}
-    fields.update({f"train.{k}": getattr(cfg.train, k) for k in ARCHITECTURE_FIELDS})
-    fields["train.posterior"] = posterior_of(cfg.train)
+    """{'model.FIELD': value, 'train.objective': name, 'traits.TRAIT': value} of everything that
+    decides the networks: a run resumes, or a model loads, only with the same values."""
+    fields = {f"model.{k}": v for k, v in dataclasses.asdict(cfg.model).items()}
+    fields["train.objective"] = cfg.train.objective
+    fields.update({f"traits.{k}": v for k, v in dataclasses.asdict(cfg.traits).items()})
     return fields
-
-
-def posterior_of(train: TrainConfig) -> str:
-    """The encoder's posterior: train.posterior, with `auto` resolved (vae: gaussian; else deterministic)."""
-    if train.posterior != "auto":
-        return train.posterior
-    return "gaussian" if train.objective == "vae" else "deterministic"
-
-
-def validate_objective(cfg: Config) -> None:
-    """The objective and the settings it reads, against each other and the model (one line naming the fields)."""
-    m, t = cfg.model, cfg.train
-    for name, allowed in (("objective", OBJECTIVES), ("posterior", POSTERIORS), ("prior", PRIORS),
-                          ("likelihood", LIKELIHOODS), ("reconstruction", RECONSTRUCTIONS)):
-        _require(getattr(t, name) in allowed, f"train.{name}",
-                 f"must be one of {', '.join(allowed)}, got {getattr(t, name)!r}")
-    posterior = posterior_of(t)
-    allowed_posteriors = {"vae": ("gaussian",), "aae": ("deterministic", "gaussian", "universal")}.get(
-        t.objective, ("deterministic",))
-    _require(posterior in allowed_posteriors, "train.posterior",
-             f"{t.objective} takes {' or '.join(allowed_posteriors)} posteriors, got {t.posterior!r}")
-    if t.objective in ("alae", "vae"):
-        _require(t.prior == "gaussian", "train.prior",
-                 f"{t.objective} codes follow N(0, I) (its {'mapping F' if t.objective == 'alae' else 'KL term'} "
-                 f"assumes it); got {t.prior!r}")
-    _require(t.prior != "swiss_roll" or m.latent_dim == 2, "train.prior/model.latent_dim",
-             f"the swiss_roll prior is 2-D; model.latent_dim is {m.latent_dim}")
-    _require(t.prior != "mixture" or m.latent_dim >= 2, "train.prior/model.latent_dim",
-             "the mixture prior places its components in a plane: model.latent_dim must be >= 2")
-    _require(t.prior_components >= 1, "train.prior_components", "must be >= 1")
-    if t.prior_labels:
-        _require(t.objective == "aae", "train.prior_labels", f"only the aae objective uses labels, not {t.objective}")
-        _require(t.prior in ("mixture", "swiss_roll"), "train.prior_labels/train.prior",
-                 f"labels pick a component of a mixture or swiss_roll prior, not of {t.prior!r}")
-    _require(0 <= t.labelled_fraction <= 1, "train.labelled_fraction", "must be in [0, 1]")
-    validate_categories(cfg)
-    for name in ("kl_weight", "reconstruction_weight", "wae_lambda"):
-        _require(getattr(t, name) >= 0, f"train.{name}", "must be >= 0")
-    for name in ("likelihood_std", "adversary_lr_mul"):
-        _require(getattr(t, name) > 0, f"train.{name}", "must be positive")
-    _require(len(t.mmd_scales) >= 1 and all(s > 0 for s in t.mmd_scales), "train.mmd_scales",
-             "needs one or more positive scales")
-
-
-def validate_categories(cfg: Config) -> None:
-    """train.categories, train.categories_from and data.labelled, against the objective (one line naming the fields)."""
-    t, d = cfg.train, cfg.data
-    _require(t.categories >= 0, "train.categories", "must be >= 0 (0: G takes the code alone)")
-    _require(t.categories_from in CATEGORY_SOURCES, "train.categories_from",
-             f"must be one of {', '.join(CATEGORY_SOURCES)}, got {t.categories_from!r}")
-    _require(d.labelled >= 0, "data.labelled", "must be >= 0 (0: no labels)")
-    if t.categories:
-        _require(t.objective == "aae", "train.categories", f"only the aae objective has a categorical code, "
-                                                           f"not {t.objective}")
-        _require(not t.prior_labels, "train.categories/train.prior_labels",
-                 "a categorical code and labels given to D are two different label uses: choose one")
-    if t.categories and t.categories_from == "encoder":
-        _require(posterior_of(t) == "deterministic", "train.posterior",
-                 f"a categorical code comes with a deterministic encoder, got {t.posterior!r}")
-    if d.labelled:
-        _require(t.categories and t.categories_from == "encoder", "data.labelled",
-                 "labels are learnt by an encoder's class head: set train.categories and train.categories_from=encoder")
-        _require(d.labelled % t.categories == 0, "data.labelled",
-                 f"a class-balanced subset takes N/K images per class: {d.labelled} is not a multiple of "
-                 f"train.categories {t.categories}")
 
 
 def default_config_for(model: ModelConfig, name: str) -> Config:
@@ -418,7 +474,9 @@ def default_config_for(model: ModelConfig, name: str) -> Config:
 
 
 def check_world_size(cfg: Config, world_size: int) -> None:
-    """Every lod's global batch must split evenly over the ranks (and over the micro-batches)."""
+    """Every lod's global batch must split evenly over the ranks (and over the micro-batches), and
+    every micro-batch hold the images the objective's loss needs (Traits.min_micro_batch)."""
+    need = cfg.traits.min_micro_batch
     for lod, batch in enumerate(cfg.train.batch_per_lod):
         if batch % world_size:
             raise ConfigError(
@@ -431,6 +489,13 @@ def check_world_size(cfg: Config, world_size: int) -> None:
             raise ConfigError(
                 f"train.batch_gpu = {cap} does not divide the per-process batch {per_rank} at lod {lod} "
                 f"(train.batch_per_lod[{lod}] = {batch} over {world_size} processes)"
+            )
+        micro = min(cap, per_rank) if cap else per_rank
+        if micro < need:
+            raise ConfigError(
+                f"the {cfg.train.objective} objective needs micro-batches of at least {need} images, and lod {lod} "
+                f"gives {micro} (train.batch_per_lod[{lod}] = {batch} over {world_size} processes"
+                f"{f', train.batch_gpu = {cap}' if cap else ''})"
             )
 
 
@@ -454,9 +519,9 @@ def resolve_config_path(name_or_path: str) -> Path:
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
-    """`train.r1_gamma=5` → (['train', 'r1_gamma'], 5.0); the value is parsed as YAML."""
+    """`train.r1_gamma=5` → (['train', 'r1_gamma'], 5); the value is parsed as YAML."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r} is not of the form key=value (e.g. train.r1_gamma=5)")
+        raise ConfigError(f"override {text!r} is not of the form key=value (e.g. train.total_kimg=100)")
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw)
@@ -466,8 +531,18 @@ def parse_override(text: str) -> tuple[list[str], object]:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    for text in overrides:
-        keys, value = parse_override(text)
+    """Set each `key=value` of `overrides` in `data` (in place; returned); an old place of an
+    objective's option (`train.kl_weight=0.5`, LEGACY_TRAIN_KEYS) sets it in the objective's section."""
+    parsed = [parse_override(text) for text in overrides]
+    train = data.get("train") if isinstance(data.get("train"), dict) else {}
+    objective = next((value for keys, value in parsed if keys == ["train", "objective"]),
+                     train.get("objective", TrainConfig.objective))
+    for text, (keys, value) in zip(overrides, parsed):
+        if len(keys) == 2 and keys[0] == "train" and keys[1] in LEGACY_TRAIN_KEYS:
+            new = _legacy_place(keys[1], value, str(objective))
+            if new is None:
+                continue
+            keys = [objective, new]
         node = data
         for k in keys[:-1]:
             node = node.setdefault(k, {})
@@ -477,20 +552,25 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(name_or_path: str, overrides: list[str] = (), model: dict | None = None) -> Config:
-    """Load a built-in or file config, replace its model section by `model` if given (a model
-    that comes from weights), apply `key=value` overrides, validate."""
-    path = resolve_config_path(name_or_path)
+def read_config_file(path: Path) -> dict:
+    """The YAML mapping in `path`; ConfigError naming the file when it is not one."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (model, train, data, log)")
+    return data
+
+
+def load_config(name_or_path: str, overrides: list[str] = (), model: dict | None = None) -> Config:
+    """Load a built-in or file config, replace its model section by `model` if given (a model
+    that comes from weights), apply `key=value` overrides, validate."""
+    data = read_config_file(resolve_config_path(name_or_path))
     if model is not None:
         data["model"] = dict(model)
-    return from_dict(apply_overrides(data, list(overrides)))
+    return from_dict(apply_overrides(_rename_old_keys(data), list(overrides)))
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    save_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), path)  # atomic: whole or the previous one

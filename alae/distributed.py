@@ -13,9 +13,15 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from alae.cli import resolve_device
+from alae.errors import USER_ERRORS
+
+T = TypeVar("T")
 
 # A collective that waits longer than this means a peer is gone: fail instead of hanging.
 COLLECTIVE_TIMEOUT = datetime.timedelta(seconds=int(os.environ.get("ALAE_DIST_TIMEOUT_S", "600")))
@@ -34,11 +40,12 @@ class Context:
 
 
 def init(device: str = "auto") -> Context:
-    """Read torchrun's variables, pick the device and join the process group when world size > 1."""
+    """Read torchrun's variables, pick the device and join the process group when world size > 1.
+    `--device cuda` without a GPU is a one-line ToolError (`alae.cli.resolve_device`)."""
     rank = int(os.environ.get("RANK", 0))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    use_cuda = resolve_device(device).type == "cuda"
     if use_cuda:
         torch.cuda.set_device(local_rank)
         dev = torch.device("cuda", local_rank)
@@ -101,6 +108,30 @@ def broadcast_module_(module: torch.nn.Module, world_size: int) -> None:
         return
     for t in list(module.parameters()) + list(module.buffers()):
         dist.broadcast(t.data, src=0)
+
+
+def on_main(fn: Callable[[], T], ctx: Context) -> T:
+    """`fn()` on rank 0 alone; its result on every rank, or the error it raised raised on every
+    rank (one broadcast), so a refusal on rank 0 stops all ranks with the same one-line message
+    instead of leaving them waiting at the next collective."""
+    result, error = None, None
+    if ctx.is_main:
+        try:
+            result = fn()
+        except Exception as e:
+            if ctx.world_size == 1:
+                raise
+            error = e
+    if ctx.world_size > 1:
+        shared = [result, error if error is None or isinstance(error, USER_ERRORS)
+                  else RuntimeError(f"rank 0 failed: {type(error).__name__}: {error}")]
+        dist.broadcast_object_list(shared, src=0)
+        if error is not None:
+            raise error
+        result, error = shared
+        if error is not None:
+            raise error
+    return result
 
 
 def barrier(world_size: int) -> None:

@@ -2,35 +2,42 @@
 codes (style broadcast and mixing, truncation toward the mean code, sampling, reconstruction).
 
 Every objective (`train.objective`) has an encoder E: images → codes and a generator G: codes →
-images, on either backbone (`model.backbone`: style or mlp); ALAE adds the mapping F: z → w
-(its codes are w) and all but VAE and WAE-MMD a discriminator D on codes. Shapes: z, codes
+images, on either backbone (`model.backbone`: style or mlp); what else it has comes from the
+objective's traits (`alae.config.Traits`): the mapping F: z → w (ALAE: its codes are w), a
+discriminator D on codes (ALAE, AAE, WAE-GAN), the posterior E gives. Shapes: z, codes
 [N, latent_dim]; styles [N, num_style_layers, latent_dim] (the code on every style layer; one
 layer for mlp); images [N, image_channels, R, R], R = model.resolution_at(lod), in [−1, 1].
 
-With `train.categories` = K (AAE only) the code G takes is [z, y], y over K classes: E's softmax
+With cluster heads (the AAE's dimensionality reduction, Traits.cluster_heads) G takes instead the
+representation y·W_c + z [N, latent_dim], W_c [K, latent_dim] the heads (`heads`: a parameter, or
+the buffer scale·I); its codes are then those representations, and w_avg is 0.
+With a categorical code of K classes (AAE: `aae.categories`) the code G takes is [z, y]: E's softmax
 head (`categories_from` encoder: the model can `classify`, and a second discriminator `Dy`
 matches y to one-hot classes) or the image's one-hot label (`label`: `encode` needs the labels).
 Codes are then [N, latent_dim + K] (`code_dim`), the prior's samples [z, one-hot].
 
-`w_avg` is the mean code: for ALAE the running mean of w = F(z) (the original's dlatent_avg),
-for the others the prior's mean (fixed). Truncation moves codes toward it.
+`w_avg` is the mean code: with a mapping the running mean of w = F(z) (the original's
+dlatent_avg), else the prior's mean (fixed). Truncation moves codes toward it.
+
+Images are [−1, 1] outside the networks; E takes them in `model.pixel_range` ([0, 1]: x/255, as
+the original's MNIST model and the VAE and WAE references), and G's raw output becomes an image
+by the objective's decoder output (`image_of`: linear in the pixel range, sigmoid, tanh).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from alae.config import Config, posterior_of
+from alae.config import Config, Traits
 from alae.errors import UserError
+from alae.likelihoods import negative_log_likelihood
+from alae.networks.dense import Dense
 from alae.networks.mlp import MLPEncoder, MLPGenerator
 from alae.networks.style import Discriminator, Encoder, Generator, MappingNetwork
 from alae.priors import Prior, WithCategory, make_prior
 
 COMPUTE_DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # train.precision → LatentAutoencoder.compute_dtype
 UNIVERSAL_NOISE_CHANNELS = 1  # posterior universal: E(x, η) with η one extra N(0, 1) input channel (ours)
-WITH_DISCRIMINATOR = ("alae", "aae", "wae_gan")
-SIGMOID_OUTPUTS = {("vae", "bernoulli"), ("aae", "cross_entropy"), ("wae_mmd", "cross_entropy"),
-                   ("wae_gan", "cross_entropy")}  # (objective, likelihood or reconstruction) whose G emits logits
 
 
 class ModelInputError(UserError, ValueError):
@@ -38,33 +45,25 @@ class ModelInputError(UserError, ValueError):
     its decoder needs); the message is one line."""
 
 
-def prior_for(cfg: Config) -> Prior:
-    """The prior of the codes: train.prior over model.latent_dim, with train.prior_components; with
-    train.categories, followed by a one-hot class (WithCategory)."""
-    t = cfg.train
-    options = {"mixture": {"components": t.prior_components}, "swiss_roll": {"classes": t.prior_components}}
-    prior = make_prior(t.prior, cfg.model.latent_dim, **options.get(t.prior, {}))
-    return WithCategory(prior, t.categories) if t.categories else prior
-
-
-def output_kind(cfg: Config) -> str:
-    """'sigmoid' when G's output is the logit of a [0, 1] pixel (Bernoulli likelihood, cross-entropy
-    cost), else 'linear' (G's output is the pixel in [−1, 1])."""
-    t = cfg.train
-    cost = t.likelihood if t.objective == "vae" else t.reconstruction
-    return "sigmoid" if (t.objective, cost) in SIGMOID_OUTPUTS else "linear"
+def prior_for(traits: Traits, latent_dim: int) -> Prior:
+    """The prior of the codes (the objective's prior over `latent_dim`, with its components); with
+    a categorical code, followed by a one-hot class (WithCategory)."""
+    options = {"mixture": {"components": traits.prior_components}, "swiss_roll": {"classes": traits.prior_components}}
+    prior = make_prior(traits.prior, latent_dim, **options.get(traits.prior, {}))
+    return WithCategory(prior, traits.categories) if traits.categories else prior
 
 
 class LatentAutoencoder(nn.Module):
-    """F (ALAE only, else None), G, E, D (ALAE, AAE, WAE-GAN, else None) and `w_avg`, built from a
-    validated Config; `compute_dtype` (None or torch.bfloat16, COMPUTE_DTYPES[train.precision]) is
-    fixed when built."""
+    """F (with a mapping, else None), G, E, D (with a code discriminator, else None) and `w_avg`,
+    built from a validated Config and its objective's traits; `compute_dtype` (None or
+    torch.bfloat16, COMPUTE_DTYPES[train.precision]) is fixed when built."""
 
     def __init__(self, cfg: Config, compute_dtype: torch.dtype | None = None):
         super().__init__()
-        m, t = cfg.model, cfg.train
-        self.objective = t.objective
-        self.posterior = posterior_of(t)
+        m, traits = cfg.model, cfg.traits
+        self.objective = cfg.train.objective  # its name, for messages and files
+        self.traits = traits
+        self.posterior = traits.posterior
         self.backbone = m.backbone
         self.model_config = m
         self.num_lods = m.num_lods
@@ -72,37 +71,47 @@ class LatentAutoencoder(nn.Module):
         self.latent_dim = m.latent_dim
         self.resolution = m.resolution
         self.image_channels = m.image_channels
-        self.output = output_kind(cfg)
-        self.likelihood, self.likelihood_std = t.likelihood, t.likelihood_std  # vae: p(x | z) (train.likelihood)
-        self.prior = prior_for(cfg)
-        self.label_classes = t.prior_components if t.prior_labels else 0  # D's one-hot has one more: unlabelled
+        self.output = traits.decoder_output  # linear | sigmoid | tanh (image_of)
+        self.unit_pixels = m.pixel_range == [0, 1]  # E takes, and a linear G gives, pixels in [0, 1]
+        self.likelihood, self.likelihood_std = traits.likelihood, traits.likelihood_std  # p(x | z), None without
+        self.prior = prior_for(traits, m.latent_dim)
+        self.label_classes = traits.prior_components if traits.prior_labels else 0  # D's one-hot has one more: unlabelled
         self.noise_channels = UNIVERSAL_NOISE_CHANNELS if self.posterior == "universal" else 0
-        self.categories = t.categories
-        self.decoder_labels = bool(t.categories) and t.categories_from == "label"
-        self.class_head = t.categories if t.categories and t.categories_from == "encoder" else 0  # K of E's softmax
+        self.categories = traits.categories
+        self.decoder_labels = traits.decoder_labels
+        self.class_head = traits.class_head  # K of E's softmax
         # The class head's categories are the database's classes (it learnt from labels), not clusters.
         self.labelled_classes = bool(self.class_head) and cfg.data.labelled > 0
-        self.code_dim = m.latent_dim + t.categories
+        self.code_dim = m.latent_dim + traits.categories  # a prior sample's size: [z, one-hot]
+        self.cluster_heads = traits.cluster_heads
+        decoder_dim = m.latent_dim if self.cluster_heads != "none" else self.code_dim  # what G takes
+        if self.cluster_heads == "learnt":  # musyoku's dimensionality reduction: W_c ~ N(0, 1)
+            self.heads = nn.Parameter(torch.randn(traits.categories, m.latent_dim))
+        elif self.cluster_heads == "identity":
+            self.register_buffer("heads", traits.cluster_head_scale * torch.eye(traits.categories))
         encoder_out = (2 * m.latent_dim if self.posterior == "gaussian" else m.latent_dim) + self.class_head
         encoder_in = m.image_channels + self.noise_channels
-        self.F = MappingNetwork(m.latent_dim, m.mapping_layers, m.mapping_lr_mul) if t.objective == "alae" else None
+        dense = Dense(m.layers, m.init, m.init_std)  # the mlp networks' and the adversaries' layers
+        self.F = MappingNetwork(m.latent_dim, m.mapping_layers, m.mapping_lr_mul) if traits.mapping else None
         if m.backbone == "style":
-            self.G = Generator(m.channels, self.code_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
+            self.G = Generator(m.channels, decoder_dim, m.image_channels, m.fused_scale_resolution, m.to_rgb_gain)
             self.E = Encoder(m.channels, encoder_out, encoder_in, m.encoder_std_eps)
         else:
-            self.G = MLPGenerator(self.code_dim, m.mlp_width, m.image_channels, m.resolution)
-            self.E = MLPEncoder(encoder_in, m.resolution, m.mlp_width, encoder_out,
-                                final_activation="lrelu" if t.objective == "alae" else "linear")
+            self.G = MLPGenerator(decoder_dim, m.mlp_width, m.image_channels, m.resolution, m.mlp_layers,
+                                  m.mlp_activation, m.mlp_generator_slope, dense)
+            self.E = MLPEncoder(encoder_in, m.resolution, m.mlp_width, encoder_out, traits.encoder_activation,
+                                m.mlp_layers, m.mlp_activation, m.mlp_encoder_slope, m.mlp_code_slope, dense)
         self.D = self.Dy = None
-        if t.objective in WITH_DISCRIMINATOR:
+        if traits.code_discriminator:
             d_in = m.latent_dim + (self.label_classes + 1 if self.label_classes else 0)
             self.D = Discriminator(d_in, m.discriminator_layers, m.discriminator_outputs, m.discriminator_activation,
-                                   m.discriminator_lr_mul, width=m.discriminator_width or None)
+                                   m.discriminator_lr_mul, width=m.discriminator_width or None, dense=dense)
         if self.class_head:  # the adversary on y (AAE §5), as D but on the K-dim softmax
             self.Dy = Discriminator(self.class_head, m.discriminator_layers, m.discriminator_outputs,
                                     m.discriminator_activation, m.discriminator_lr_mul,
-                                    width=m.discriminator_width or None)
-        mean_code = torch.zeros(m.latent_dim) if t.objective == "alae" else self.prior.mean().to(torch.get_default_dtype())
+                                    width=m.discriminator_width or None, dense=dense)
+        zero_mean = traits.mapping or self.cluster_heads != "none"
+        mean_code = torch.zeros(m.latent_dim) if zero_mean else self.prior.mean().to(torch.get_default_dtype())
         self.register_buffer("w_avg", mean_code)
         # None: float32 everywhere. torch.bfloat16: generate and encode run G's and E's convolutions
         # and linears under bf16 autocast; their statistics, outputs, F, D and all state stay float32.
@@ -110,16 +119,21 @@ class LatentAutoencoder(nn.Module):
 
     @property
     def code_name(self) -> str:
-        """What a code is called in files: w (ALAE), mu (a Gaussian posterior's mean), z (the others)."""
-        return "w" if self.objective == "alae" else "mu" if self.posterior == "gaussian" else "z"
+        """What a code is called in files: w (F's output), mu (a Gaussian posterior's mean), z (the others)."""
+        return "w" if self.F is not None else "mu" if self.posterior == "gaussian" else "z"
 
     def resolution_at(self, lod: int) -> int:
         """Image side at a level of detail (ModelConfig.resolution_at)."""
         return self.model_config.resolution_at(lod)
 
     def map(self, z: torch.Tensor) -> torch.Tensor:
-        """z [N, latent] → the code G takes: w = F(z) for ALAE, z itself for the others."""
-        return z if self.F is None else self.F(z)
+        """A prior sample z [N, code_dim] → the code G takes: w = F(z) for ALAE, with cluster heads
+        the representation of [z, y] (`code_of`), z itself for the others."""
+        if self.F is not None:
+            return self.F(z)
+        if self.cluster_heads != "none":
+            return self.code_of(z[:, :self.latent_dim], z[:, self.latent_dim:])
+        return z
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
         """w [N, latent] → styles [N, num_style_layers, latent] (a broadcast view: do not write into it)."""
@@ -151,19 +165,41 @@ class LatentAutoencoder(nn.Module):
                               enabled=self.compute_dtype is not None)
 
     def decode_raw(self, styles: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
-        """G's output for styles [N, L, latent]: the pixels in [−1, 1] (output 'linear') or their
-        [0, 1] logits (output 'sigmoid'), [N, C, R, R] in the dtype of styles."""
+        """G's output for styles [N, L, latent], [N, C, R, R] in the dtype of styles: the pixels in
+        the pixel range (output 'linear'), or what `image_of` maps to them."""
         with self._autocast(styles):
             return self.G(styles, lod, alpha, noise).to(styles.dtype)
 
+    def image_of(self, raw: torch.Tensor) -> torch.Tensor:
+        """G's raw output → images in [−1, 1]: linear (2·raw − 1 for [0, 1] pixels), 2·sigmoid(raw) − 1
+        (raw: the logits of [0, 1] pixels) or tanh(raw)."""
+        if self.output == "sigmoid":
+            return 2 * torch.sigmoid(raw) - 1
+        if self.output == "tanh":
+            return torch.tanh(raw)
+        return 2 * raw - 1 if self.unit_pixels else raw
+
+    @property
+    def input_scale(self) -> float:
+        """d(E's input pixel) / d(image pixel in [−1, 1]): 1/2 for [0, 1] pixels, else 1."""
+        return 0.5 if self.unit_pixels else 1.0
+
+    def negative_log_likelihood(self, raw: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
+        """−log p(reals | z) [N] in nats under the model's likelihood, for G's raw output `raw` and
+        images `reals` in [−1, 1] (alae.likelihoods: the pixels are compared in [0, 1])."""
+        mean = raw if self.likelihood == "bernoulli" else self.image_of(raw)
+        return negative_log_likelihood(mean, reals, self.likelihood, self.likelihood_std)
+
     def generate(self, styles: torch.Tensor, lod: int, alpha: float, noise="random") -> torch.Tensor:
         """styles [N, L, latent] → images [N, C, R, R] in [−1, 1]; noise as `Generator.forward`."""
-        raw = self.decode_raw(styles, lod, alpha, noise)
-        return raw if self.output == "linear" else 2 * torch.sigmoid(raw) - 1
+        return self.image_of(self.decode_raw(styles, lod, alpha, noise))
 
     def encoder_outputs(self, x: torch.Tensor, lod: int, alpha: float, eta: torch.Tensor | None = None) -> torch.Tensor:
-        """E's raw output [N, latent] (or [N, 2·latent]: mean, log-variance) for images x; a
-        universal posterior takes its noise eta [N, 1, R, R] (None: zeros) as an extra channel."""
+        """E's raw output [N, latent] (or [N, 2·latent]: mean, log-variance) for images x in [−1, 1]
+        (given to E in the pixel range); a universal posterior takes its noise eta [N, 1, R, R]
+        (None: zeros) as an extra channel."""
+        if self.unit_pixels:
+            x = (x + 1) * 0.5
         if self.noise_channels:
             eta = x.new_zeros(x.shape[0], self.noise_channels, *x.shape[2:]) if eta is None else eta.to(x.dtype)
             x = torch.cat([x, eta], dim=1)
@@ -183,8 +219,12 @@ class LatentAutoencoder(nn.Module):
 
     def code_of(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The code G takes: z [N, latent], with a categorical code [z, y] (y [N, K]: probabilities
-        or a one-hot); z alone otherwise."""
-        return z if not self.categories else torch.cat([z, y.to(z.dtype)], dim=1)
+        or a one-hot), with cluster heads y·W_c + z; z alone otherwise."""
+        if not self.categories:
+            return z
+        if self.cluster_heads != "none":
+            return z + y.to(z.dtype) @ self.heads.to(z.dtype)
+        return torch.cat([z, y.to(z.dtype)], dim=1)
 
     def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
         """int labels [N] in [0, K) → float one-hot [N, K] on the model's device."""
@@ -201,7 +241,7 @@ class LatentAutoencoder(nn.Module):
         if self.decoder_labels:
             if labels is None:
                 raise ModelInputError("the model's decoder takes each image's class label as well "
-                                      "(train.categories_from=label), and none was given with the images")
+                                      "(aae.categories_from=label), and none was given with the images")
             return self.code_of(z, self.one_hot(labels))
         return z
 
@@ -209,7 +249,7 @@ class LatentAutoencoder(nn.Module):
         """images [N, C, R, R] in [−1, 1] at the resolution of `lod` (default: the last) → the class
         head's probabilities [N, K] (rows sum to 1); ModelInputError for a model without a class head."""
         if not self.class_head:
-            raise ModelInputError("the model has no class head (train.categories with train.categories_from=encoder)")
+            raise ModelInputError("the model has no class head (aae.categories with aae.categories_from=encoder)")
         lod = self.num_lods - 1 if lod is None else lod
         _, logits = self.split_encoder_outputs(self.encoder_outputs(x, lod, alpha))
         return logits.softmax(dim=1)

@@ -57,10 +57,24 @@ def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
                     f"PC 2 of the {d}-D codes ({share[1]:.0%})")
 
 
-def latent_scatter(codes: np.ndarray, labels: np.ndarray | None, path: str | Path, title: str = "") -> Path:
-    """A scatter of codes [n, d] coloured by integer labels [n] (None: one colour) → PNG at `path`."""
+def circle_projection(dim: int) -> np.ndarray:
+    """[dim, 2]: the linear map of dim-D codes to the plane that sends axis k to the point at angle
+    2πk/dim of the unit circle (the AAE paper's view of its 10-D representation, W_c = 10·I)."""
+    angles = 2 * np.pi * np.arange(dim) / dim
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def latent_scatter(codes: np.ndarray, labels: np.ndarray | None, path: str | Path, title: str = "",
+                   heads: np.ndarray | None = None, projection: np.ndarray | None = None) -> Path:
+    """A scatter of codes [n, d] coloured by integer labels [n] (None: one colour) → PNG at `path`;
+    `heads` [K, d] (cluster heads) are marked and numbered; `projection` [d, 2] replaces
+    `project_2d` (then heads are projected by it too)."""
     plt = _figure()
-    points, (x_label, y_label) = project_2d(codes)
+    if projection is not None:
+        points, (x_label, y_label) = np.asarray(codes, np.float64) @ projection, (
+            f"the {codes.shape[1]}-D codes on the circle projection", "")
+    else:
+        points, (x_label, y_label) = project_2d(codes)
     fig, ax = plt.subplots(figsize=(6, 5.5))
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7)
@@ -71,6 +85,11 @@ def latent_scatter(codes: np.ndarray, labels: np.ndarray | None, path: str | Pat
             ax.scatter(points[chosen, 0], points[chosen, 1], s=6, alpha=0.7, label=str(value),
                        color=plt.cm.tab10(int(value) % 10))
         ax.legend(markerscale=3, fontsize=8, loc="best", title="label")
+    if heads is not None:
+        marks = np.asarray(heads, np.float64) @ projection if projection is not None else np.asarray(heads, np.float64)
+        ax.scatter(marks[:, 0], marks[:, 1], marker="x", s=60, color="black", linewidths=2)
+        for k, (hx, hy) in enumerate(marks):
+            ax.annotate(str(k), (hx, hy), textcoords="offset points", xytext=(4, 4), fontsize=9, weight="bold")
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.set_title(title or f"{len(points)} held-out codes")

@@ -8,11 +8,16 @@
 The command line: arguments → config → run directory, data and what the run starts from
 (`prepare_run`) → `alae.training.loop.train`, which takes a validated config, the run's data
 and paths, not arguments. Errors a user can fix are one line (`alae-train: error: ...`), also in the run's
-log.txt once it has one.
+log.txt once it has one. One process trains in a run folder at a time (`alae.run_folder`); a
+new run never starts over an existing one (`--resume auto` continues it). Exit status: 0, 1 on
+an error, 130 / 143 when a SIGINT / SIGTERM stopped the run after writing a checkpoint
+(`alae.training.stop_signal`).
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -22,15 +27,17 @@ from alae.cli import run_tool
 from alae.config import (
     Config,
     ConfigError,
+    apply_overrides,
     architecture_of,
     check_world_size,
     from_dict,
     load_config,
-    save_config,
     to_dict,
 )
+from alae.files import create_folder
 from alae.model_files.checkpoint import CheckpointError, find_resume_path, load_checkpoint
 from alae.model_files.loading import Weights, read_weights
+from alae.run_folder import RunLock, check_run_folder, lock_run_folder, remove_stale_temporaries
 from alae.training.data import resolve_data_path
 from alae.training.loop import RunInputs, train
 from alae.training.metrics import check_training_metrics
@@ -39,6 +46,8 @@ from alae.training.run_data import RunData
 from alae.training.schedule import final_stable_kimg
 
 log = logging.getLogger("alae")
+
+DATA_WORDS = ("lfw", "mnist")  # the embedded data sets that --data names by a word (resolve_data_path)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--start-kimg", help="with --init: start the schedule at this many thousand images, or 'final' "
                                         "for the start of the last lod's stable phase (default 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.r1_gamma=5")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.total_kimg=100 alae.r1_gamma=5")
     return p.parse_intermixed_args(argv)  # overrides may come before or after the options
 
 
@@ -75,19 +84,29 @@ def init_start_images(start_kimg: str | None, cfg: Config) -> int:
     return int(round(kimg * 1000))
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[Config, Path, Weights | None]:
-    """The config (file + overrides + --kimg; with --init, the model section comes from the
-    weights and only model.* overrides change it), the run directory and the --init weights."""
-    if args.config is None:
-        saved = Path(args.out or "") / "config.yaml"
-        if not (args.resume and args.out and saved.is_file()):
-            raise ConfigError("--config is required (except with --resume and an --out holding a config.yaml)")
-        args.config = str(saved)
+def resolve_config(args: argparse.Namespace, checkpoint: dict | None = None) -> tuple[Config, Weights | None]:
+    """The config and the --init weights. The config is --config (a name or a YAML path), or,
+    resuming without it, the config of the checkpoint resumed (`checkpoint`; a run that has
+    none yet: its config.yaml); then this command's overrides and --kimg, and --data recorded
+    as data.path. With --init, the model section comes from the weights and only model.*
+    overrides change it. Overrides of an earlier command are in the config only if a
+    checkpoint was written with them."""
     if args.start_kimg is not None and not args.init:
         raise ConfigError("--start-kimg needs --init (a resumed run continues where its checkpoint stopped)")
     init = read_weights(args.init) if args.init else None
-    cfg = load_config(args.config, args.overrides, model=to_dict(init.config)["model"] if init else None)
-    if init is not None:
+    model = to_dict(init.config)["model"] if init else None
+    if args.config is not None:
+        cfg = load_config(args.config, args.overrides, model=model)
+    elif checkpoint is not None:
+        cfg = from_dict(apply_overrides(copy.deepcopy(checkpoint["config"]), list(args.overrides)))
+    else:
+        saved = Path(args.out or "") / "config.yaml"
+        if not (args.resume and args.out and saved.is_file()):
+            raise ConfigError(f"--config is required: --out {args.out} holds no checkpoint to resume"
+                              if args.resume and args.out else
+                              "--config is required (except with --resume and the --out of a run)")
+        cfg = load_config(str(saved), args.overrides, model=model)
+    if init is not None and checkpoint is None:
         theirs, ours = architecture_of(init.config), architecture_of(cfg)
         differ = [f"{k} {theirs[k]!r} there, {ours[k]!r} here" for k in ours if theirs[k] != ours[k]]
         if differ:
@@ -96,48 +115,101 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Path, Weights | No
         if args.kimg <= 0:
             raise ConfigError(f"--kimg must be positive, got {args.kimg}")
         cfg.train.total_kimg = args.kimg
-    if cfg.name == "custom":
+    if args.data:  # recorded, so that `--resume auto` without --data reads the same images
+        cfg.data.path = args.data if args.data in DATA_WORDS else str(Path(args.data).expanduser().absolute())
+    if cfg.name == "custom" and args.config is not None:
         cfg.name = Path(args.config).stem
-    return cfg, Path(args.out or Path("runs") / cfg.name), init
+    return cfg, init
 
 
 def prepare_run(args: argparse.Namespace, ctx: distributed.Context) -> tuple[Config, Path, RunData, RunInputs]:
-    """Everything before training that the command line decides: the config, checked for this
-    world size and its metrics before anything is written; the run's data, opened and checked
-    against the config before anything is written (rank 0 first: `lfw` may build the demo
-    database); the run directory (rank 0 creates it and writes config.yaml); and what the run
-    starts from."""
-    cfg, run_dir, init = resolve_config(args)
+    """Everything before training that the command line decides, checked in an order that writes
+    nothing before all is known to be right: the config, when --config gives it; the run folder
+    (rank 0: `alae.run_folder`; locked at once if it exists); the checkpoint to resume (rank 0
+    chooses the newest complete one, every rank reads it) and the config from it when there is no
+    --config; the world size and metrics; the run's data, opened and checked against the config
+    (`RunData`; rank 0 first: `lfw` may build the demo database); then rank 0 creates and locks a
+    new folder and removes the temporaries of killed writes. A refusal on rank 0 reaches every rank. config.yaml is written with each checkpoint
+    (alae.training.loop), so it is never the config of a command that saved nothing."""
+    if args.config is None and not (args.resume and args.out):
+        raise ConfigError("--config is required (except with --resume and the --out of a run)")
+    cfg, init = resolve_config(args) if args.config is not None else (None, None)
+    run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
+    resuming = args.resume is not None
+    distributed.on_main(lambda: claim_run_folder(run_dir, resuming, create=False), ctx)
+    resume, notes = distributed.on_main(lambda: choose_checkpoint(args.resume, run_dir), ctx) if resuming else (None, [])
+    checkpoint = read_resume_checkpoint(resume) if resume is not None else None
+    if cfg is None:
+        cfg, init = resolve_config(args, checkpoint)
     check_world_size(cfg, ctx.world_size)
     check_training_metrics(cfg.log.metrics)
-    resume = find_resume_path(args.resume, run_dir) if args.resume else None
-    if resume is not None:  # --init only seeds a run that has no checkpoint yet
-        inputs = RunInputs(checkpoint_path=resume, checkpoint=read_resume_checkpoint(resume, cfg))
+    if checkpoint is not None:  # --init only seeds a run that has no checkpoint yet
+        check_same_networks(checkpoint, resume, cfg)
+        inputs = RunInputs(checkpoint_path=resume, checkpoint=checkpoint)
     else:
         inputs = RunInputs(init=init, start_images=init_start_images(args.start_kimg, cfg) if init is not None else 0)
-    if ctx.is_main:
+    data: RunData | None = None
+
+    def data_and_folder() -> list[str]:
+        nonlocal data
         data = RunData(resolve_data_path(cfg, args.data), cfg)
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-    distributed.barrier(ctx.world_size)
+        return claim_run_folder(run_dir, resuming, create=True)
+
+    removed = distributed.on_main(data_and_folder, ctx)
     if not ctx.is_main:
         data = RunData(resolve_data_path(cfg, args.data), cfg)
-    return cfg, run_dir, data, inputs
+    return cfg, run_dir, data, dataclasses.replace(inputs, notes=(*removed, *notes))
 
 
-def read_resume_checkpoint(path: Path, cfg: Config) -> dict:
-    """The checkpoint at `path`, if a run with `cfg` can continue from it; CheckpointError if it
-    holds networks only or was trained with other networks (model section, objective)."""
+_held_locks: dict[Path, RunLock] = {}  # the run folders this process trains in (released by main)
+
+
+def claim_run_folder(run_dir: Path, resuming: bool, create: bool) -> list[str]:
+    """Rank 0: refuse a folder that cannot take this run; lock it if it exists (or, with `create`,
+    after creating it) and check again under the lock; with `create`, make checkpoints/ and
+    remove stale temporaries (their notes are returned)."""
+    check_run_folder(run_dir, resuming)
+    key = run_dir.absolute()
+    if key not in _held_locks and (create or run_dir.is_dir()):
+        _held_locks[key] = lock_run_folder(run_dir)
+        check_run_folder(run_dir, resuming)
+    if not create:
+        return []
+    create_folder(run_dir / "checkpoints", "--out")
+    unlocked = _held_locks[key].unlocked_because
+    return ([unlocked] if unlocked else []) + remove_stale_temporaries(run_dir)
+
+
+def release_run_folders() -> None:
+    """Let other processes into the run folders this one has claimed."""
+    while _held_locks:
+        _held_locks.popitem()[1].release()
+
+
+def choose_checkpoint(resume: str, run_dir: Path) -> tuple[Path | None, list[str]]:
+    """Rank 0: the checkpoint --resume names (`find_resume_path`: with `auto`, the run's newest
+    complete one) and what was passed over to find it."""
+    notes: list[str] = []
+    return find_resume_path(resume, run_dir, notes), notes
+
+
+def read_resume_checkpoint(path: Path) -> dict:
+    """The checkpoint at `path`, if a run can continue from it; CheckpointError if it holds
+    networks only."""
     payload = load_checkpoint(path)
     if "optimizers" not in payload:
         raise CheckpointError(f"{path} holds networks only (no optimizer state or schedule position); "
                               f"start a new run from it with --init {path}")
+    return payload
+
+
+def check_same_networks(payload: dict, path: Path, cfg: Config) -> None:
+    """CheckpointError if the checkpoint was trained with other networks (model section, objective)."""
     saved, ours = architecture_of(from_dict(payload["config"])), architecture_of(cfg)
     differ = [k for k in ours if saved[k] != ours[k]]
     if differ:
         raise CheckpointError(f"{path} was trained with another model config: {', '.join(differ)} differ "
                               f"from this run's")
-    return payload
 
 
 def main(argv=None) -> int:
@@ -156,6 +228,7 @@ def main(argv=None) -> int:
         return run_tool("alae-train", body, on_error=log_error)
     finally:
         close_logging()
+        release_run_folders()
         distributed.shutdown()
 
 

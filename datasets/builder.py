@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 import lmdb
 
 from alae.progress import progress as progress_bar
+
+from alae.files import format_bytes
 
 from .codec import ENCODING_POLICIES, record_encoding
 from .errors import DatasetError
@@ -33,6 +36,7 @@ from .layout import (
     read_json,
     write_json,
 )
+from .lmdb_header import check_not_truncated
 from .readers import release_reader
 from .source_protocol import ImageSource
 from .sources import IMAGE_EXTENSIONS, LfwFacesSource, open_source
@@ -128,6 +132,7 @@ def build_database(
     _check_destination(out)
     estimate = int(1.1 * len(names) * sum(3 * r * r + 4096 for r in resolutions)) + (64 << 20)
     release_reader(out)  # py-lmdb allows one open environment per database per process
+    check_not_truncated(out)
     env = lmdb.open(str(out), map_size=estimate, readahead=False, meminit=False)
     try:
         state = _start_or_resume(env, out, build_args, resolutions, contents)
@@ -216,7 +221,10 @@ def _prepare_in_worker(item: tuple[int, str]) -> PreparedImage:
 
 
 def _commit(env: lmdb.Environment, batch, finish) -> None:
-    """Write a batch of (index, PreparedImage) and call finish(txn) in one transaction, growing the map if full."""
+    """Write a batch of (index, PreparedImage) and call finish(txn) in one transaction, growing the map if full.
+
+    A commit the file system refuses is a DatasetError saying why (`_write_failure`); the
+    database keeps its previous commit, so the same command resumes once there is room."""
     while True:
         try:
             with env.begin(write=True) as txn:
@@ -230,6 +238,29 @@ def _commit(env: lmdb.Environment, batch, finish) -> None:
             return
         except lmdb.MapFullError:
             env.set_mapsize(env.info()["map_size"] * 2)
+        except lmdb.Error as error:
+            needed = sum(len(r) for _, image in batch for r in image.records.values())
+            raise _write_failure(Path(env.path()) / "data.mdb", error, needed) from None
+
+
+def _write_failure(data_file: Path, error: lmdb.Error, needed: int) -> DatasetError:
+    """Why a commit of about `needed` bytes of records failed. LMDB reports a short write as
+    "Input/output error" (EIO), whatever the cause, so the cause is read from the system: a
+    file-size limit (ulimit -f) the file would pass, or less free space than the commit needs."""
+    resume = "re-run the same alae-prepare command to resume"
+    size = data_file.stat().st_size if data_file.exists() else 0
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size + needed > limit:
+        return DatasetError(f"cannot write {data_file}: it would pass the file-size limit (ulimit -f) of "
+                            f"{format_bytes(limit)} (it holds {format_bytes(size)}, the next commit adds about "
+                            f"{format_bytes(needed)}); raise the limit and {resume}")
+    stat = os.statvfs(data_file.parent)
+    free = stat.f_bavail * stat.f_frsize
+    if free < needed:
+        return DatasetError(f"cannot write {data_file}: the disk is full ({format_bytes(free)} free on "
+                            f"{data_file.parent}, the next commit needs about {format_bytes(needed)}); free some "
+                            f"space and {resume}")
+    return DatasetError(f"cannot write {data_file}: {error}; {resume}")
 
 
 def _check_destination(out: Path) -> None:

@@ -90,6 +90,8 @@ def read_metadata(path, allow_incomplete: bool = False) -> dict:
     try:
         with shared_reader(reader_key(path)).begin() as txn:
             meta = read_json(txn, META_KEY)
+    except DatasetError:  # a truncated data.mdb (`lmdb_header`): its own message
+        raise
     except (lmdb.Error, ValueError) as error:
         release_reader(path)
         raise DatasetError(f"not an alae database: {path} ({error})") from None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import lmdb
 
+from .lmdb_header import check_not_truncated
+
 _readers: dict[str, lmdb.Environment] = {}
 _owner_pid = os.getpid()
 _opening = threading.Lock()
@@ -24,7 +26,8 @@ def reader_key(path) -> str:
 def shared_reader(key: str) -> lmdb.Environment:
     """This process's read-only environment for the database at `key` (see `reader_key`), opened on first use.
 
-    Raises lmdb.Error when the directory cannot be opened as LMDB.
+    Raises DatasetError when its data.mdb is shorter than LMDB's header says (`lmdb_header`),
+    lmdb.Error when the directory cannot be opened as LMDB.
     """
     _close_inherited_after_fork()
     env = _readers.get(key)
@@ -32,6 +35,7 @@ def shared_reader(key: str) -> lmdb.Environment:
         with _opening:
             env = _readers.get(key)
             if env is None:
+                check_not_truncated(Path(key))  # a short file would be a SIGBUS at its first read
                 env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False, max_spare_txns=2)
                 _readers[key] = env
     return env

@@ -86,13 +86,13 @@ def test_the_categorical_prior_is_z_then_a_one_hot_class():
 
 
 @pytest.mark.parametrize("overrides, fragments", [
-    (["data.labelled=100"], ["data.labelled", "train.categories"]),
-    (["train.categories=10", "data.labelled=15"], ["data.labelled", "15", "multiple"]),
-    (["train.categories=10", "train.posterior=gaussian"], ["train.posterior", "deterministic"]),
-    (["train.categories=10", "train.prior=mixture", "train.prior_labels=true", "model.latent_dim=2"],
-     ["train.categories/train.prior_labels"]),
-    (["train.objective=wae_gan", "train.categories=10"], ["train.categories", "wae_gan"]),
-    (["train.categories_from=both", "train.categories=10"], ["train.categories_from", "both"]),
+    (["data.labelled=100"], ["data.labelled", "class head"]),
+    (["aae.categories=10", "data.labelled=15"], ["data.labelled", "15", "multiple"]),
+    (["aae.categories=10", "aae.posterior=gaussian"], ["aae.posterior", "deterministic"]),
+    (["aae.categories=10", "aae.prior=mixture", "aae.prior_labels=true", "model.latent_dim=2"],
+     ["aae.categories/aae.prior_labels"]),
+    (["train.objective=wae_gan"], ["aae", "wae_gan"]),
+    (["aae.categories_from=both", "aae.categories=10"], ["aae.categories_from", "both"]),
 ])
 def test_category_settings_that_cannot_work_are_one_line_config_errors(overrides, fragments):
     with pytest.raises(ConfigError) as error:
@@ -138,7 +138,7 @@ def trained(mnist, tmp_path_factory):
     mnist-aae-supervised and mnist-aae-2d: 4 steps each."""
     folder = tmp_path_factory.mktemp("aae-labels")
     runs = {"semi": ("mnist-aae-semi", ["data.labelled=20", "log.metrics=[class_error]"]),
-            "cluster": ("mnist-aae-cluster", ["train.categories=6", "log.metrics=[class_error]"]),
+            "cluster": ("mnist-aae-cluster", ["aae.categories=6", "log.metrics=[class_error]"]),
             "supervised": ("mnist-aae-supervised", []), "2d": ("mnist-aae-2d", ["model.latent_dim=2"])}
     for name, (config, overrides) in runs.items():
         assert run(config, folder / name, 0.064, *overrides, data=mnist) == 0
@@ -231,7 +231,7 @@ def test_code_metrics_of_a_supervised_model_use_z_and_its_reconstructions_the_la
 
 def test_the_2d_config_gives_d_the_label_to_pick_the_mixture_component(trained):
     cfg = alae.load_config(str(trained["2d"] / "config.yaml"))
-    assert cfg.model.latent_dim == 2 and cfg.train.prior == "mixture" and cfg.train.prior_labels
+    assert cfg.model.latent_dim == 2 and cfg.objective.prior == "mixture" and cfg.objective.prior_labels
     model = alae.load_model(trained["2d"], "cpu").networks
     assert model.label_classes == 10 and model.D.layers[0].weight.shape[1] == 2 + 11  # z, then 10 classes + unlabelled
 
@@ -257,7 +257,7 @@ def test_a_semi_supervised_run_resumes_bit_for_bit(mnist, tmp_path):
 
 @pytest.mark.parametrize("config, overrides, fragment", [
     ("mnist-aae-semi", ["data.labelled=20"], "data.labelled needs class labels"),
-    ("mnist-aae-supervised", [], "train.categories_from=label needs class labels"),
+    ("mnist-aae-supervised", [], "aae.categories_from=label needs class labels"),
 ])
 def test_label_uses_on_a_database_without_labels_are_one_line_errors(config, overrides, fragment, cache, tmp_path,
                                                                       capsys):

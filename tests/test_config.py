@@ -1,7 +1,13 @@
-"""Config loading: built-ins resolve by name, overrides apply, bad input names the field."""
+"""Config loading: built-ins resolve by name, overrides apply, bad input names the field, old
+run directories' configs still load."""
+import dataclasses
+from pathlib import Path
+
 import pytest
+import yaml
 
 from alae.config import (
+    LEGACY_TRAIN_KEYS,
     ConfigError,
     LogConfig,
     builtin_config_names,
@@ -9,6 +15,7 @@ from alae.config import (
     from_dict,
     load_config,
     save_config,
+    to_dict,
 )
 
 
@@ -34,16 +41,16 @@ def test_ffhq_config_has_the_reference_schedule():
 
 
 def test_overrides_are_parsed_as_yaml_and_typed():
-    cfg = load_config("demo", ["train.r1_gamma=5", "data.mirror=false", "model.channels=[8, 8, 8, 8]"])
-    assert cfg.train.r1_gamma == 5.0 and isinstance(cfg.train.r1_gamma, float)
+    cfg = load_config("demo", ["alae.r1_gamma=5", "data.mirror=false", "model.channels=[8, 8, 8, 8]"])
+    assert cfg.objective.r1_gamma == 5.0 and isinstance(cfg.objective.r1_gamma, float)
     assert cfg.data.mirror is False
     assert cfg.model.channels == [8, 8, 8, 8]
 
 
 def test_unknown_key_lists_valid_keys():
     with pytest.raises(ConfigError) as e:
-        load_config("demo", ["train.r1_gama=5"])
-    assert "train.r1_gama" in str(e.value) and "r1_gamma" in str(e.value)
+        load_config("demo", ["alae.r1_gama=5"])
+    assert "alae.r1_gama" in str(e.value) and "r1_gamma" in str(e.value)
     with pytest.raises(ConfigError, match="valid keys at this level: name, model, train, data, log"):
         load_config("demo", ["trian.x=1"])
 
@@ -52,10 +59,10 @@ def test_unknown_key_lists_valid_keys():
     ("model.resolution=48", "model.resolution"),
     ("model.channels=[8, 8]", "model.channels"),
     ("train.batch_per_lod=[32, 32, 32]", "train.batch_per_lod"),
-    ("train.r1_gamma=abc", "train.r1_gamma"),
-    ("train.r1_interval=1.5", "train.r1_interval"),
+    ("alae.r1_gamma=abc", "alae.r1_gamma"),
+    ("alae.r1_interval=1.5", "alae.r1_interval"),
     ("data.mirror=3", "data.mirror"),
-    ("train.style_mixing_prob=1.5", "train.style_mixing_prob"),
+    ("alae.style_mixing_prob=1.5", "alae.style_mixing_prob"),
     ("data.holdout=0", "data.holdout"),
     ("log.kimg_per_tick=0", "log.kimg_per_tick"),
     ("log.kimg_per_metrics=-1", "log.kimg_per_metrics"),
@@ -106,3 +113,66 @@ def test_configs_saved_with_the_old_kimg_per_tb_still_load(tmp_path):
     assert load_config(str(saved)) == cfg
     with pytest.raises(ConfigError, match="log.kimg_per_tb is the old name of log.kimg_per_tick"):
         load_config("demo", ["log.kimg_per_tb=1"])  # demo.yaml already sets kimg_per_tick
+
+
+OLD_CONFIGS = Path(__file__).parent / "data" / "configs-before-objective-sections"
+
+
+@pytest.mark.parametrize("name", ["demo", "mnist-vae", "mnist-aae-semi", "mnist-wae-mmd"])
+def test_configs_saved_before_objective_sections_load_with_the_same_options(name):
+    """config.yaml files of runs made when `train` held every objective's options side by side
+    (every field saved): the run's own options move into its section, the others are dropped."""
+    old = yaml.safe_load((OLD_CONFIGS / f"{name}.yaml").read_text())
+    cfg = from_dict(old)
+    assert cfg.train.objective == old["train"]["objective"]
+    legacy = {new: key for key, (_, owners) in LEGACY_TRAIN_KEYS.items() for o, new in owners.items()
+              if o == cfg.train.objective}
+    for field in dataclasses.fields(cfg.objective):  # the options of the run's objective that were in `train`
+        if field.name in legacy:
+            assert getattr(cfg.objective, field.name) == old["train"][legacy[field.name]], field.name
+        else:  # an option added since: its default, which is what those runs did
+            assert getattr(cfg.objective, field.name) == field.default, field.name
+    saved = to_dict(cfg)
+    for section in ("model", "train", "data", "log"):
+        assert {k: saved[section][k] for k in old[section] if k not in LEGACY_TRAIN_KEYS} == \
+            {k: v for k, v in old[section].items() if k not in LEGACY_TRAIN_KEYS}
+    assert from_dict(to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize("config, overrides, fragments", [
+    ("mnist-aae", ["vae.kl_weight=0.5"], ["vae: options of the vae objective", "train.objective is aae"]),
+    ("mnist-vae", ["aae.prior=mixture"], ["aae: options of the aae objective", "train.objective is vae"]),
+    ("mnist-vae", ["vae.prior=mixture"], ["unknown key vae.prior", "valid keys at this level: likelihood"]),
+    ("mnist-aae", ["train.kl_weight=0.5"], ["train.kl_weight is an option of vae", "train.objective is aae"]),
+    ("mnist-aae", ["train.objective=vae"], ["aae: options of the aae objective", "train.objective is vae"]),
+    ("mnist-aae", ["train.objective=nope"], ["train.objective: no objective 'nope'", "known: aae, alae, vae"]),
+])
+def test_an_option_of_another_objective_is_a_one_line_error(config, overrides, fragments):
+    with pytest.raises(ConfigError) as error:
+        load_config(config, overrides)
+    message = str(error.value)
+    assert "\n" not in message and all(f in message for f in fragments), message
+
+
+def test_the_old_place_of_an_option_still_sets_it(tmp_path):
+    assert load_config("mnist-vae", ["train.kl_weight=0.5"]).objective.kl_weight == 0.5
+    assert load_config("mnist-wae-mmd", ["train.wae_lambda=3"]).objective.penalty_weight == 3.0
+    assert load_config("mnist-aae", ["train.objective=aae", "train.adversary_lr_mul=0.2"]).objective.adversary_lr_mul == 0.2
+    both = tmp_path / "both.yaml"
+    both.write_text("train: {objective: vae, kl_weight: 0.5}\nvae: {kl_weight: 0.25}\n")
+    with pytest.raises(ConfigError, match="train.kl_weight is the old place of vae.kl_weight; give only vae.kl_weight"):
+        load_config(str(both))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("alae.r1_gamma=-1", "alae.r1_gamma: must be >= 0, got -1"),
+    ("train.batch_per_lod=[16, 16, 0, 16]", "train.batch_per_lod[2]: must be positive, got 0"),
+    ("train.precision=fp16", "train.precision: expected one of 'fp32' or 'bf16', got 'fp16'"),
+    ("alae.latent_step_updates_mapping=1", "alae.latent_step_updates_mapping: expected true or false, got 1"),
+    ("train.seed=1.5", "train.seed: expected an integer, got 1.5"),
+    ("alae.w_avg_beta=1", "alae.w_avg_beta: must be < 1, got 1"),
+])
+def test_type_and_range_errors_are_one_line_naming_the_field(override, message):
+    with pytest.raises(ConfigError) as error:
+        load_config("demo", [override])
+    assert str(error.value) == message

@@ -23,7 +23,7 @@ PHASES = [Phase(lod=1, alpha=0.6, batch=GLOBAL_BATCH, lr=0.002, resolution=8),
 
 def tiny_config(batch_gpu: int = 0):
     return load_config("demo", ["model.channels=[16, 16, 8, 8]", "model.latent_dim=16", "model.mapping_layers=2",
-                                f"train.batch_gpu={batch_gpu}", "train.style_mixing_prob=0.5",
+                                f"train.batch_gpu={batch_gpu}", "alae.style_mixing_prob=0.5",
                                 f"train.batch_per_lod=[{GLOBAL_BATCH}, {GLOBAL_BATCH}, {GLOBAL_BATCH}, {GLOBAL_BATCH}]"])
 
 
@@ -32,7 +32,7 @@ def tiny_config(batch_gpu: int = 0):
 MLP_PHASES = [Phase(lod=0, alpha=1.0, batch=GLOBAL_BATCH, lr=0.002, resolution=28)]
 FAMILY = {
     "vae": ("mnist-vae", []),
-    "aae_labels": ("mnist-aae", ["train.prior=mixture", "train.prior_labels=true", "train.labelled_fraction=0.5",
+    "aae_labels": ("mnist-aae", ["aae.prior=mixture", "aae.prior_labels=true", "aae.labelled_fraction=0.5",
                                  "model.discriminator_width=8"]),
     # The semi-supervised AAE: a class head, two adversaries and the classification phase on a labelled batch.
     "aae_semi": ("mnist-aae-semi", ["data.labelled=10", "model.discriminator_width=8"]),

@@ -25,7 +25,7 @@ LATENT = 4
 MODELS = {  # name: (config, overrides); the AAE's prior is the 10-Gaussian mixture, not N(0, I)
     "vae": ("mnist-vae", ["train.objective=vae"]),
     "wae": ("mnist-wae-mmd", ["train.objective=wae_mmd"]),
-    "aae": ("mnist-aae", ["train.objective=aae", "train.prior=mixture", "model.discriminator_width=16"]),
+    "aae": ("mnist-aae", ["train.objective=aae", "aae.prior=mixture", "model.discriminator_width=16"]),
 }
 CODE_NAMES = {"vae": "mu", "wae": "z", "aae": "z"}
 

@@ -11,6 +11,7 @@ from scipy.stats import multivariate_normal
 
 from alae.config import load_config
 from alae.datasets import LMDBDataset, to_model_range
+from alae.likelihoods import negative_log_likelihood
 from alae.metrics import compute_metrics
 from alae.metrics.elbo import IW_SAMPLES, image_elbo, image_iw_bound
 from alae.randomness import generator
@@ -47,6 +48,9 @@ class LinearGaussianVAE:
 
     def decode_raw(self, styles, lod, alpha, noise):
         return (2 * (styles[:, 0] @ self.A.T + self.c) - 1).view(-1, 1, 2, 3)  # linear output: pixels in [−1, 1]
+
+    def negative_log_likelihood(self, raw, reals):
+        return negative_log_likelihood(raw, reals, self.likelihood, self.likelihood_std)
 
     def log_marginal(self, x01):
         return multivariate_normal(self.c.numpy(), (self.A @ self.A.T).numpy() + S**2 * np.eye(6)).logpdf(x01)

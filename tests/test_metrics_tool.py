@@ -27,12 +27,12 @@ def records(path):
 
 
 def test_metrics_jsonl_holds_one_line_per_metric(tiny_model, lfw16, stand_ins, tmp_path, capsys):
-    names = "mse_rec,fid_rec1k,lpips_rec1k,ppl_wend"
+    names = "mse_rec,fid_rec1k,lpips_rec1k"
     assert run(tiny_model, "--data", lfw16, "--metrics", names, "--holdout", 20, "--out", tmp_path / "run",
                "--inception", stand_ins[0], "--lpips", stand_ins[1], "--mode", "legacy_tensorflow") == 0
     lines = records(tmp_path / "run" / "metrics.jsonl")
     assert [r["metric"] for r in lines] == names.split(",")
-    mse, fid_rec, lpips_rec, ppl = lines
+    mse, fid_rec, lpips_rec = lines
     for r in (mse, fid_rec, lpips_rec):
         assert r["value"] > 0 and r["model"] == str(tiny_model) and r["kimg"] is None and r["seconds"] >= 0
         assert (r["resolution"], r["lod"], r["alpha"], r["seed"], r["world_size"], r["holdout"]) == (16, 2, 1.0, 0, 1, 20)
@@ -41,11 +41,17 @@ def test_metrics_jsonl_holds_one_line_per_metric(tiny_model, lfw16, stand_ins, t
     assert fid_rec["feature_network"] == {"file": "inception-2015-12-05.pt", "path": str(stand_ins[0]),
                                           "sha256": hashlib.sha256(stand_ins[0].read_bytes()).hexdigest()}
     assert lpips_rec["lpips"] == str(stand_ins[1]) and "mode" not in mse
-    assert ppl["value"] is None and "32 px" in ppl["skipped"]
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[1] for line in out[:4]] == names.split(",") and len(out) == 5
+    assert [line.split()[1] for line in out[:3]] == names.split(",") and len(out) == 4
     assert out[0].startswith(f"alae-metrics: mse_rec {mse['value']:.6g} (20 reconstructed; ")
-    assert out[4] == f"alae-metrics: -> {tmp_path / 'run' / 'metrics.jsonl'}"
+    assert out[3] == f"alae-metrics: -> {tmp_path / 'run' / 'metrics.jsonl'}"
+    # A metric the model cannot give (PPL's face crop needs 32 px) is an error, not a row without a value.
+    assert run(tiny_model, "--data", lfw16, "--metrics", "mse_rec,ppl_wend", "--holdout", 20, "--out",
+               tmp_path / "run", "--lpips", stand_ins[1]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("alae-metrics: error: cannot measure ppl_wend needs images of "
+                                                   "at least 32 px; the networks run at 16 px")
+    assert len(records(tmp_path / "run" / "metrics.jsonl")) == 3  # nothing appended, not even mse_rec
     assert run(tiny_model, "--data", lfw16, "--metrics", "mse_rec", "--holdout", 5, "--out", tmp_path / "run") == 0
     assert [r["metric"] for r in records(tmp_path / "run" / "metrics.jsonl")] == [*names.split(","), "mse_rec"]  # appended
 

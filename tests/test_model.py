@@ -112,3 +112,21 @@ def test_reconstruct_is_generate_of_broadcast_encode():
     x = torch.randn(2, 3, 16, 16)
     expected = model.generate(model.broadcast(model.encode(x, 2, 0.3)), 2, 0.3, noise="none")
     torch.testing.assert_close(model.reconstruct(x, 2, 0.3, noise="none"), expected)
+
+
+def test_the_mlp_options_build_pytorch_examples_vae_and_the_originals_identity_mapping():
+    from alae.config import load_config
+    from alae.networks.dense import OrdinaryLinear
+
+    cfg = load_config("mnist-vae", ["model.mlp_width=400", "model.mlp_layers=1", "model.mlp_activation=relu",
+                                    "model.layers=ordinary", "model.init=torch", "model.latent_dim=20"])
+    model = LatentAutoencoder(cfg)
+    # pytorch/examples vae/main.py: fc1 784→400, fc21 and fc22 400→20 (here one 400→40), fc3 20→400, fc4 400→784
+    expected = (784 * 400 + 400) + (400 * 40 + 40) + (20 * 400 + 400) + (400 * 784 + 784)
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert all(isinstance(layer, OrdinaryLinear) for layer in [*model.E.layers, *model.G.layers])
+    assert [layer.activation for layer in model.G.layers] == ["relu", "linear"]
+    alae_cfg = load_config("mnist-alae", ["model.mapping_layers=0"])
+    identity = LatentAutoencoder(alae_cfg).F
+    z = torch.randn(3, alae_cfg.model.latent_dim)
+    assert torch.equal(identity(z), z) and not list(identity.parameters())

@@ -20,7 +20,7 @@ CTX = distributed.Context(rank=0, local_rank=0, world_size=1, device=torch.devic
 def tiny(*overrides):
     return load_config("demo", ["model.resolution=16", "model.channels=[16, 16, 8]", "model.latent_dim=16",
                                 "model.mapping_layers=2", f"train.batch_per_lod=[{BATCH}, {BATCH}, {BATCH}]",
-                                "train.lr_per_lod=[0.002, 0.002, 0.002]", "train.r1_interval=1", *overrides])
+                                "train.lr_per_lod=[0.002, 0.002, 0.002]", "alae.r1_interval=1", *overrides])
 
 
 def reals(seed=0):
@@ -47,7 +47,7 @@ def recorded_step(cfg, **patch):
 
 def test_w_avg_is_updated_once_after_the_generator_step_or_after_every_step_as_the_original():
     once, _ = recorded_step(tiny(), update_w_avg=True)
-    every, mapping = recorded_step(tiny("train.w_avg_updates=every_step"), update_w_avg=True)
+    every, mapping = recorded_step(tiny("alae.w_avg_updates=every_step"), update_w_avg=True)
     assert len(once["update_w_avg"]) == 1 and len(every["update_w_avg"]) == 3
     # The discriminator step's update is the batch mean of F(z) for its z, with F as it was
     # before any optimizer step (F does not learn in that step).
@@ -74,7 +74,7 @@ def test_first_noise_map_is_shared_by_the_batch_only_as_the_original(mode):
 
 @pytest.mark.parametrize("mode", ["per_sample", "per_batch"])
 def test_style_mixing_decides_per_sample_or_once_per_batch(mode):
-    cfg = tiny(f"train.style_mixing={mode}", "train.style_mixing_prob=1")
+    cfg = tiny(f"alae.style_mixing={mode}", "alae.style_mixing_prob=1")
     calls, _ = recorded_step(cfg, crossover_styles=True)
     crossovers = [args[2] for args, _ in calls["crossover_styles"]]
     assert len(crossovers) == 2  # the discriminator and generator steps; the latent step never mixes

@@ -97,8 +97,8 @@ def test_two_process_run_writes_one_run_directory_and_resumes_on_one_process(tmp
     assert proc.returncode == 0, output(proc)
 
     # One run directory, written by rank 0 alone.
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.yaml", "log.txt", "samples", "stats.jsonl",
-                                                      "tb"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.yaml", "log.txt", "run.lock", "samples",
+                                                      "stats.jsonl", "tb"]
     log = (out / "log.txt").read_text()
     headers = [line for line in log.splitlines() if " run " in line and "world size" in line]
     assert len(headers) == 1 and "world size 2 on cpu" in headers[0], log

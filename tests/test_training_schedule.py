@@ -64,3 +64,21 @@ def test_milestones_are_reached_once_per_multiple_passed():
     assert [resumed.reached(n) for n in (35, 40)] == [False, True]
     at_a_multiple = Milestones(20, start=40)  # resumed exactly at a multiple: that one was done before
     assert [at_a_multiple.reached(n) for n in (40, 56, 60)] == [False, False, True]
+
+
+def test_lr_steps_multiply_the_lods_rate_from_their_kimg_on():
+    """WAE code on MNIST: the rate halves at epoch 30 and is a tenth from epoch 50 (here at 1800
+    and 3000 kimg: 60k images per epoch)."""
+    cfg = load_config("mnist-vae", ["train.lr_steps=[[1800, 0.5], [3000, 0.1]]", "train.lr_per_lod=[0.001]"])
+    expected = {0: 1e-3, 1_799_999: 1e-3, 1_800_000: 5e-4, 2_999_999: 5e-4, 3_000_000: 1e-4, 9_000_000: 1e-4}
+    for images, lr in expected.items():
+        assert phase_at(cfg.train, cfg.model, images).lr == pytest.approx(lr, rel=1e-15), images
+    assert phase_at(load_config("mnist-vae").train, cfg.model, 5_000_000).lr == load_config("mnist-vae").train.lr_per_lod[0]
+
+
+@pytest.mark.parametrize("steps", ["[[3000, 0.1], [1800, 0.5]]", "[[10, 0]]", "[[10]]"])
+def test_lr_steps_must_be_increasing_kimg_factor_pairs(steps):
+    from alae.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train\.lr_steps"):
+        load_config("mnist-vae", [f"train.lr_steps={steps}"])

@@ -4,7 +4,7 @@
     alae-classify runs/mnist-aae-cluster ~/.cache/alae/mnist-digits-32px --lmdb-split all --out C
 
 MODEL is a run directory or checkpoint of a model with a class head (an AAE with
-`train.categories` and `train.categories_from=encoder`: mnist-aae-semi, mnist-aae-cluster).
+`aae.categories` and `aae.categories_from=encoder`: mnist-aae-semi, mnist-aae-cluster).
 IMAGES are files, folders (recursive), zip archives or alae LMDBs (their held-out images unless
 --lmdb-split all), each fitted to the model's resolution and channels as alae-reconstruct fits them.
 
@@ -79,7 +79,7 @@ def classify(args, argv) -> int:
     weights = read_weights(args.model)
     cfg, model = networks_from_weights(weights, device)
     if not model.class_head:
-        raise ToolError(f"{args.model} has no class head (objective {model.objective}, no train.categories from the "
+        raise ToolError(f"{args.model} has no class head (objective {model.objective}, no aae.categories from the "
                         f"encoder); alae-classify needs one, e.g. a run of mnist-aae-semi or mnist-aae-cluster")
     holdout = args.holdout if args.holdout is not None else weights.config.data.holdout
     refs = gather_images(args.images, cfg.resolution, holdout, args.lmdb_split)

@@ -30,7 +30,7 @@ from alae.family.figure import report_figure
 from alae.family.report import report_markdown
 from alae.family.runs import Run, plan_runs, train_run
 from alae.family.table import SystemRow
-from alae.files import save_json, save_text
+from alae.files import create_folder, save_json, save_text
 from alae.metrics import check_metric_names
 from alae.progress import progress
 from alae.training.data import open_images, resolve_data_path
@@ -72,7 +72,7 @@ def open_output(path: str, argv: list[str]) -> Path:
         if tool != PROG:
             raise ToolError(f"--out {out} is not empty and is not an earlier {PROG} output (no {RUN_RECORD} of "
                             f"{PROG}); choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    create_folder(out, "--out")
     save_json({"tool": PROG, "argv": argv, "time": time.strftime("%Y-%m-%d %H:%M:%S")}, record)
     return out
 
@@ -140,8 +140,7 @@ def compare(args, argv) -> int:
     bar.close()
 
     systems = system_rows(runs, results, metrics)
-    cluster_ks = [r.cfg.train.categories for r in runs if r.cfg.train.categories and not r.cfg.data.labelled
-                  and r.cfg.train.categories_from == "encoder"]
+    cluster_ks = [r.cfg.traits.class_head for r in runs if r.cfg.traits.class_head and not r.cfg.data.labelled]
     baselines = baseline_rows(data, holdout, list(range(args.seeds)), [r.cfg.model.latent_dim for r in runs],
                               cluster_ks, [r.cfg.data.labelled for r in runs if r.cfg.data.labelled])
     save_text(report_markdown(systems, baselines, metrics, setup_text(runs, data, holdout, args)),

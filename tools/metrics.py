@@ -7,7 +7,10 @@
 
 MODEL is a run directory, an alae checkpoint or an original ALAE .pth; the networks are its EMA
 networks at full resolution. --data defaults to the model's data.path ('lfw' is the demo
-database). Metric names and protocols: docs/METRICS.md (`alae.metrics`). Each result is printed
+database), and --holdout, for a training checkpoint measured on its own data, to its
+data.holdout (the images its training never saw). A metric the model or data cannot give (a
+VAE's ELBO of another model, held-out images or labels the data lacks) is a one-line error
+before anything is measured, not a row without a value. Metric names and protocols: docs/METRICS.md (`alae.metrics`). Each result is printed
 as one line and appended as a JSON line to RUN/metrics.jsonl, where RUN is --out, else the run
 directory MODEL is or whose checkpoints/ holds MODEL; for other models without --out the
 results are printed only. Under torchrun the ranks share the images; rank 0 prints and writes.
@@ -22,8 +25,9 @@ import alae.distributed as distributed
 from alae.cli import MODEL_HELP, ToolError, resolve_device, run_tool
 from alae.threads import add_threads_argument, apply_threads
 from alae.datasets.builder import default_workers
+from alae.files import create_folder
 from alae.metrics import MODES, RESULTS_FILE, append_result, check_metric_names, compute_metrics
-from alae.model_files.loading import networks_from_weights, read_weights
+from alae.model_files.loading import Weights, networks_from_weights, read_weights
 from alae.training.data import resolve_data_path
 
 PROG = "alae-metrics"
@@ -47,9 +51,10 @@ def parse_args(argv):
     p.add_argument("--mixing", action="store_true",
                    help="style mixing on for generated images, decided once per 16 images as the original "
                         "ALAE's FID protocol (probability 0.9)")
-    p.add_argument("--holdout", type=int, help="reconstruction metrics use the last N images of --data "
-                                               "(training's data.holdout); default: all images; the code, "
-                                               "likelihood and digit metrics hold them out and need it")
+    p.add_argument("--holdout", type=int, help="the last N images of --data are held out: reconstruction "
+                                               "metrics use them (without a holdout: all images), the code, "
+                                               "likelihood and digit metrics need them; default: a training "
+                                               "checkpoint's data.holdout when measured on its own data")
     p.add_argument("--batch", type=int, default=32, help="images per forward pass per process")
     p.add_argument("--seed", type=int, default=0, help="base seed of latents, noise and KID subsets")
     p.add_argument("--workers", type=int, default=default_workers(), help="processes reading the database")
@@ -69,12 +74,23 @@ def results_folder(out: str | None, model: str, checkpoint: Path) -> Path | None
         folder = Path(out)
         if folder.exists() and not folder.is_dir():
             raise ToolError(f"--out {folder} exists and is not a folder")
-        return folder
+        return create_folder(folder, "--out")  # before anything is measured: a read-only --out fails now
     if Path(model).is_dir():
         return Path(model)
     if checkpoint.parent.name == "checkpoints" and (checkpoint.parent.parent / "config.yaml").is_file():
         return checkpoint.parent.parent
     return None
+
+
+def run_holdout(weights: Weights, data: str | None) -> int | None:
+    """The data.holdout of a training checkpoint (it has a schedule position) measured on the data
+    it trained on (no --data, or --data naming its data.path); None otherwise."""
+    if weights.progress is None or not weights.config.data.holdout:
+        return None
+    own = weights.config.data.path
+    if data is not None and data != own and Path(data).expanduser().resolve() != Path(own).expanduser().resolve():
+        return None
+    return weights.config.data.holdout
 
 
 def measure(args) -> int:
@@ -88,11 +104,13 @@ def measure(args) -> int:
         weights = read_weights(args.model)
         folder = results_folder(args.out, args.model, weights.path)
         data = resolve_data_path(weights.config, args.data)
+        holdout = args.holdout if args.holdout is not None else run_holdout(weights, args.data)
         _, model = networks_from_weights(weights, ctx.device, verbose=ctx.is_main)
         kimg = weights.progress["images_seen"] / 1000 if weights.progress else None
-        results = compute_metrics(names, model, data, ctx=ctx, holdout=args.holdout, seed=args.seed,
+        results = compute_metrics(names, model, data, ctx=ctx, holdout=holdout, seed=args.seed,
                                   batch=args.batch, mixing=args.mixing, mode=args.mode, inception=args.inception,
-                                  lpips=args.lpips, workers=args.workers, model_path=weights.path, kimg=kimg)
+                                  lpips=args.lpips, workers=args.workers, model_path=weights.path, kimg=kimg,
+                                  skip=False)
         if ctx.is_main:
             for result in results:
                 print(f"{PROG}: {result.summary()}")

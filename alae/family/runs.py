@@ -98,6 +98,7 @@ def train_run(run: Run, device: str) -> float:
         train(cfg, run_dir, data, ctx, inputs)
     finally:
         close_logging()
+        train_cli.release_run_folders()
     seconds = time.perf_counter() - start
     save_json({"seconds": seconds, "kimg": run.cfg.train.total_kimg}, run.run_dir / TRAINED_MARKER)
     return seconds

@@ -1,7 +1,7 @@
 """class_error: how often a model's class head names the wrong class of a held-out digit.
 
 For models that can `classify` (an AAE with a categorical code from the encoder,
-`train.categories`), on a database with labels. The images: the database's last `holdout`
+`aae.categories`), on a database with labels. The images: the database's last `holdout`
 images (all images without a holdout), read at the resolution of `lod`, classified at
 (lod, alpha) by their most probable category.
 
@@ -14,7 +14,8 @@ images (all images without a holdout), read at the resolution of `lod`, classifi
   the majority of many training images depends less on one image. A category no training image
   falls in names no class: its held-out images count as errors.
 
-value: the share of held-out images whose named class is not their label, in [0, 1].
+value: the share of held-out images whose named class is not their label, in [0, 1]; the details
+give how many held-out images fall in each category (`held_out_per_category`).
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def _categories(ev: Evaluation, indices: range, desc: str) -> torch.Tensor | Non
 def class_problem(ev: Evaluation) -> str | None:
     """Why `ev` gives no class error (no class head, no labels), or None."""
     if not ev.model.class_head:
-        return (f"needs a model with a class head (aae with train.categories and train.categories_from=encoder); "
+        return (f"needs a model with a class head (aae with aae.categories and aae.categories_from=encoder); "
                 f"this {ev.model.objective} model has none")
     if "labels" not in read_metadata(ev.data):  # before the images are opened at the networks' resolution
         return f"needs class labels, and {ev.data} has none (MNIST databases have them)"
@@ -86,6 +87,7 @@ def class_error(ev: Evaluation, name: str, count: int | None) -> Figures:
             details["named_classes"] = named.tolist()
     if predicted is None:  # not rank 0: the value is broadcast from there
         return Figures(None, images, details)
+    details["held_out_per_category"] = torch.bincount(predicted, minlength=model.class_head).tolist()
     classes = predicted if named is None else named[predicted]
     value = (classes != _labels(database, held_out)).double().mean().item()
     return Figures(value, images, details)

@@ -2,8 +2,8 @@
 
 For a held-out image x (splits.py; at the resolution of `lod`), the VAE's posterior
 q(z|x) = N(μ(x), diag σ²(x)), its prior p(z) = N(0, I) and its likelihood p(x|z) on [0, 1]
-pixels (`train.likelihood`: Bernoulli of G's logits, or N(G(z), s²·I) with s =
-`train.likelihood_std`; the terms of the VAE objective, `alae.likelihoods`):
+pixels (`vae.likelihood`: Bernoulli of G's logits, or N(G(z), s²·I) with s =
+`vae.likelihood_std`; the terms of the VAE objective, `alae.likelihoods`):
 
 - elbo: log p(x|z) − KL(q(z|x) ‖ p(z)) with one reparameterised draw z = μ + σ·ε and the KL in
   closed form (the VAE objective's `elbo` statistic, at β = 1); ε of database image i is drawn
@@ -25,7 +25,7 @@ import math
 import torch
 
 import alae.randomness as randomness
-from alae.likelihoods import gaussian_kl, negative_log_likelihood
+from alae.likelihoods import gaussian_kl
 from alae.datasets import to_model_range
 from alae.metrics import splits
 from alae.metrics.evaluation import Evaluation
@@ -38,15 +38,15 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def vae_problem(ev: Evaluation) -> str | None:
-    """Why `ev`'s model has no ELBO (it is not a VAE), or why the split is missing, or None."""
-    if ev.model.objective != "vae":
-        return f"needs a VAE (a posterior and a likelihood); this model is {ev.model.objective}"
+    """Why `ev`'s model has no ELBO (no Gaussian posterior and likelihood: not a VAE), or why the split is missing, or None."""
+    if ev.model.posterior != "gaussian" or ev.model.likelihood is None:
+        return f"needs a VAE (a Gaussian posterior and a likelihood); this model is {ev.model.objective}"
     return splits.split_problem(ev)
 
 
 def log_likelihood(model, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p(x | z) [N] in nats: G's raw output `raw` and images x in [−1, 1], both [N, C, R, R]."""
-    return -negative_log_likelihood(raw.double(), x.double(), model.likelihood, model.likelihood_std)
+    return -model.negative_log_likelihood(raw.double(), x.double())
 
 
 def _epsilon(ev: Evaluation, purpose: str, index: int, count: int) -> torch.Tensor:

@@ -5,6 +5,7 @@ docs/METRICS.md for each protocol):
 
     fid{N}k  fid{N}k_full  kid{N}k  kid{N}k_full    F+G samples vs the first N k / all real images
     fid_rec{N}k  lpips_rec{N}k  mse_rec  mse_rec{N}k reconstructions G(E(x)) vs the images x
+    rec_class                                        held-out reconstructions an RBF SVM of pixels gives their class
     ppl_wend  ppl_wfull  ppl_wend{N}k  ppl_wfull{N}k perceptual path length in W (default 50k pairs)
     knn1  linear_svm                                 classifiers on the codes: held-out vs training images
     parzen_ll  parzen_ll{N}k                         Parzen-window log-likelihood of held-out images (10k samples)
@@ -60,6 +61,7 @@ from alae.metrics.lpips import MIN_SIZE as LPIPS_MIN_SIDE
 from alae.metrics.parzen import PARZEN_SAMPLES, parzen_ll
 from alae.metrics.ppl import PPL_SAMPLES, ppl
 from alae.metrics.reconstruction import fid_rec, lpips_rec, mse_rec
+from alae.metrics.reconstruction_class import rec_class
 from alae.metrics.results import Figures, MetricResult
 from alae.metrics.sharding import broadcast_values, single_process
 from alae.metrics.splits import labels_problem, split_problem
@@ -118,6 +120,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("lpips_rec{N}k", lpips_rec, _LPIPS, min_resolution=LPIPS_MIN_SIDE),
     MetricFamily("mse_rec", mse_rec),
     MetricFamily("mse_rec{N}k", mse_rec),
+    MetricFamily("rec_class", rec_class, problem=labels_problem),
     MetricFamily("ppl_wend", partial(ppl, sampling="end"), default_count=PPL_SAMPLES, **_PPL),
     MetricFamily("ppl_wend{N}k", partial(ppl, sampling="end"), **_PPL),
     MetricFamily("ppl_wfull", partial(ppl, sampling="full"), default_count=PPL_SAMPLES, **_PPL),
@@ -191,19 +194,23 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
                     alpha: float = 1.0, ctx: Context | None = None, holdout: int | None = None, seed: int = 0,
                     batch: int = 32, mixing: bool = False, mode: str = "clean", inception=None, lpips=None,
                     download: bool = True, workers: int = 0, progress: bool = True, model_path=None,
-                    kimg: float | None = None) -> list[MetricResult]:
+                    kimg: float | None = None, skip: bool = True) -> list[MetricResult]:
     """Compute the named metrics of `model` (eval mode, on ctx.device) against the alae LMDB `data`
     (its path, or the database already open: the training run's data).
 
     lod / alpha: where the networks run (default: the last lod, alpha 1). ctx: the ranks
     (default: this process alone on the model's device); call on every rank. holdout: the
     number of held-out images at the end of `data` for reconstruction metrics (None: all
-    images) and for the code, likelihood and digit metrics (None: those are skipped). seed: base of every draw. batch: images per forward pass per rank. mixing: style
+    images) and for the code, likelihood and digit metrics (None: those are skipped). seed: base
+    of every draw. batch: images per forward pass per rank. mixing: style
     mixing on for generated FID/KID images (the original ALAE's protocol). mode: "clean" or
     "legacy_tensorflow" features. inception / lpips: weight paths given by the user (None: the
     environment variable, then the default locations); download: let rank 0 fetch a missing
     Inception file with clean-fid. workers: DataLoader processes reading the database.
-    progress: bars on rank 0. model_path / kimg: recorded in each result.
+    progress: bars on rank 0. model_path / kimg: recorded in each result. skip: a metric
+    this model, data or lod cannot give comes back skipped (training, whose early lods are too
+    small for some); False: a MetricError naming each such metric and why, before anything is
+    computed (alae-metrics).
     Returns one MetricResult per name, in order, identical on every rank.
     """
     metrics = parse_metric_names(names)
@@ -219,6 +226,10 @@ def compute_metrics(names: Sequence[str] | str, model: LatentAutoencoder, data: 
                     mode=mode, inception_path=_inception_path(inception, download, ctx) if "inception" in needs else None,
                     lpips_path=_lpips_path(lpips) if "lpips" in needs else None, workers=workers,
                     show_progress=progress, keep_real_features=any(m.family.real_features for m in metrics))
+    if not skip:
+        problems = [f"{m.name} {reason}" for m in metrics if (reason := _problem(m.family, ev, lod)) is not None]
+        if problems:
+            raise MetricError(f"cannot measure {'; '.join(problems)}")
     if "inception" in needs:
         ev.inception()  # a file that is not Inception fails here, before any image is made
     if "lpips" in needs:

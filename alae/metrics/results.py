@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alae.files import append_json_line
+from alae.files import append_json_line, create_folder
 
 RESULTS_FILE = "metrics.jsonl"
 
@@ -66,7 +66,7 @@ class MetricResult:
 def append_result(path: Path, result: MetricResult, **extra) -> Path:
     """Append `result` (plus `extra` fields) as one line to the metrics.jsonl at `path`, created with its folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_folder(path.parent)
     append_json_line(path, {**result.record(), **extra})
     return path
 

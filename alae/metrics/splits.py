@@ -60,7 +60,7 @@ def codes(ev: Evaluation, indices: range) -> np.ndarray | None:
     """float64 [len(indices), latent]: the model's codes (`LatentAutoencoder.encode`: w = E(x) for
     ALAE, a Gaussian posterior's mean, E(x) or E(x, 0) for the others) of database images
     `indices` at (lod, alpha), each rank encoding its shard; on rank 0, None elsewhere. For a
-    model whose decoder takes the label (train.categories_from=label) the code is z alone: the
+    model whose decoder takes the label (aae.categories_from=label) the code is z alone: the
     one-hot label it is given is no part of what E learnt."""
     key = ("codes", indices.start, indices.stop)
     if key not in ev.memo:

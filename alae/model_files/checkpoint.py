@@ -12,8 +12,14 @@ A networks-only checkpoint (`alae-convert`'s output) has `format_version`, `conf
 weights came from), and no optimizer state or schedule position: tools load it, and
 `alae-train --init` starts new runs from it.
 
-A save writes `NAME.tmp` next to the target, fsyncs it and renames it over the target, so a
-crash mid-write leaves the previous checkpoint untouched.
+A save writes the payload once, as `snapshot-KIMG.pt` (`NAME.tmp` beside it, fsynced, renamed
+over the target), then swaps `latest.pt` in as a hard link to that snapshot (a link made under
+a temporary name and renamed over the old one; a copy where the file system has no hard links),
+so `latest.pt` stays an ordinary file that tools read, and a crash at any moment leaves the
+previous checkpoint untouched. Runs written before this kept two copies; they load the same.
+A resume (`find_resume_path`) takes the newest complete checkpoint of the run, `latest.pt` or
+a snapshot, and notes the ones it passed over (unreadable, or a `latest.pt` older than a snapshot
+because the run stopped between the two renames).
 
 Everything alae writes is tensors, containers and primitives, so `torch.load(weights_only=True)`
 reads it. Reading (`read_model_file`, for alae checkpoints, safetensors networks and the original
@@ -26,7 +32,9 @@ directory stands for its `checkpoints/latest.pt` (`checkpoint_path`).
 """
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -34,7 +42,7 @@ from typing import Callable
 import torch
 
 from alae.errors import UserError
-from alae.files import save_torch
+from alae.files import TEMPORARY_SUFFIX, atomic_write, save_torch
 from alae.model_files import safe_pickle, safetensors_file
 
 FORMAT_VERSION = 1
@@ -46,12 +54,19 @@ class CheckpointError(UserError, RuntimeError):
 
 
 def save_checkpoint(checkpoint_dir: Path, payload: dict, kimg: float, keep: int) -> Path:
-    """Write `snapshot-KIMG.pt` and `latest.pt` (both atomic); keep the newest `keep` snapshots."""
+    """Write `snapshot-KIMG.pt` (atomic, one write) and make `latest.pt` that file (module
+    docstring); keep the newest `keep` snapshots. Returns the snapshot's path."""
     checkpoint_dir = Path(checkpoint_dir)
     payload = dict(payload, format_version=FORMAT_VERSION)
-    snapshot = checkpoint_dir / f"snapshot-{kimg:08.1f}kimg.pt"
-    save_torch(payload, snapshot)
-    save_torch(payload, checkpoint_dir / LATEST)
+    snapshot = save_torch(payload, checkpoint_dir / f"snapshot-{kimg:08.1f}kimg.pt")
+    link = checkpoint_dir / (LATEST + TEMPORARY_SUFFIX)
+    link.unlink(missing_ok=True)
+    try:
+        os.link(snapshot, link)
+    except OSError:  # no hard links on this file system (FAT, some network shares): a copy
+        with open(snapshot, "rb") as source:
+            atomic_write(link, lambda f: shutil.copyfileobj(source, f, 1 << 24), size_hint=snapshot.stat().st_size)
+    os.replace(link, checkpoint_dir / LATEST)
     for old in sorted(checkpoint_dir.glob("snapshot-*.pt"))[:-keep]:
         old.unlink()
     return snapshot
@@ -80,18 +95,65 @@ def checkpoint_path(path: str | Path) -> Path:
     return path
 
 
-def find_resume_path(resume: str, run_dir: Path) -> Path | None:
-    """`auto` → the run's `checkpoints/latest.pt` if it exists (else None: start fresh); otherwise
-    the checkpoint a path names (`checkpoint_path`)."""
+def find_resume_path(resume: str, run_dir: Path, notes: list[str] | None = None) -> Path | None:
+    """`auto` → the newest complete checkpoint in the run's `checkpoints/` (None when it has none:
+    start fresh); a run directory → the same in it; a file → itself. What was passed over is
+    appended to `notes` (one line each). CheckpointError when nothing there is readable."""
     if resume == "auto":
-        latest = Path(run_dir) / "checkpoints" / LATEST
-        return latest if latest.is_file() else None
-    if not Path(resume).expanduser().exists():
+        return newest_checkpoint(Path(run_dir) / "checkpoints", notes)
+    path = Path(resume).expanduser()
+    if not path.exists():
         raise CheckpointError(f"--resume: checkpoint not found: {resume}")
+    if path.is_dir():
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        found = newest_checkpoint(folder, notes)
+        if found is None:
+            raise CheckpointError(f"--resume: {path} is a folder without checkpoints/{LATEST}: not a run directory")
+        return found
+    return path
+
+
+def newest_checkpoint(checkpoint_dir: Path, notes: list[str] | None = None) -> Path | None:
+    """The checkpoint of `checkpoint_dir` (latest.pt or a snapshot) that reads and is furthest
+    along (images seen; latest.pt on a tie); None when there are none. Temporaries are never
+    candidates. CheckpointError when there are checkpoints and none of them reads."""
+    notes = [] if notes is None else notes
+    latest = checkpoint_dir / LATEST
+    candidates = sorted(checkpoint_dir.glob("snapshot-*.pt"), reverse=True)
+    if latest.is_file():
+        candidates.insert(0, latest)
+    readable: list[tuple[int, Path]] = []
+    failures: list[CheckpointError] = []
+    for path in candidates:
+        try:
+            readable.append((images_seen_in(path), path))
+        except CheckpointError as e:  # torn, truncated, refused or not a checkpoint: passed over, said so
+            failures.append(e)
+            notes.append(f"passed over: {e}")
+    if not readable:
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise CheckpointError(f"no readable checkpoint in {checkpoint_dir}: " + "; ".join(map(str, failures)))
+        return None
+    images, chosen = max(readable, key=lambda c: (c[0], c[1] == latest))
+    if chosen != latest:
+        behind = next((f"{LATEST} is at {i / 1000:g} kimg" for i, p in readable if p == latest), f"{LATEST} is missing")
+        notes.append(f"{behind}: resuming from the newest complete checkpoint, {chosen.name} ({images / 1000:g} kimg)")
+    return chosen
+
+
+def images_seen_in(path: Path) -> int:
+    """progress.images_seen of the alae checkpoint at `path` (-1 if it has none): its pickle read
+    with the tensors memory-mapped, not loaded; a file that cannot be read so (an older format)
+    through the one reader. CheckpointError (one line) when it is not a readable alae checkpoint."""
     try:
-        return checkpoint_path(resume)
-    except CheckpointError as e:
-        raise CheckpointError(f"--resume: {e}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # the one reader reads it, or says in one line why not
+        payload = load_checkpoint(path)
+    return int(check_format(payload, path).get("progress", {}).get("images_seen", -1))
 
 
 def read_model_file(path: Path, placeholders_allowed: Callable[[object], bool] = lambda obj: False):

@@ -132,30 +132,32 @@ def _sum_of_shifts(w: torch.Tensor) -> torch.Tensor:
 class EqualizedLinear(nn.Module):
     """Fully connected layer with equalized learning rate: [N, in_features] → [N, out_features].
 
-    activation: 'linear' or 'lrelu' (LeakyReLU 0.2, no gain), fused with the bias via bias_act.
+    activation: 'linear', 'lrelu' (LeakyReLU with negative slope `slope`, 0.2 in the original) or
+    'relu', no gain, fused with the bias via bias_act.
     """
 
     def __init__(self, in_features: int, out_features: int, gain: float = DEFAULT_GAIN, lr_mul: float = 1.0,
-                 activation: str = "linear"):
+                 activation: str = "linear", slope: float = LRELU_SLOPE):
         super().__init__()
-        if activation not in ("linear", "lrelu"):
-            raise ValueError(f"activation must be 'linear' or 'lrelu', got {activation!r}")
+        if activation not in ("linear", "lrelu", "relu"):
+            raise ValueError(f"activation must be linear, lrelu or relu, got {activation!r}")
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
         self.bias = nn.Parameter(torch.zeros(out_features))
         self.weight_gain = gain / math.sqrt(in_features) * lr_mul
         self.lr_mul = lr_mul
-        self.activation = activation
+        self.activation, self.slope = activation, slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight * self.weight_gain
         b = self.bias if self.lr_mul == 1 else self.bias * self.lr_mul
         if self.activation == "linear":
             return torch.addmm(b, x, w.t())
-        return bias_lrelu(x.matmul(w.t()), b)
+        return bias_act(x.matmul(w.t()), b, act=self.activation, alpha=self.slope, gain=1)
 
     def extra_repr(self) -> str:
         out_features, in_features = self.weight.shape
-        return f"{in_features}, {out_features}, lr_mul={self.lr_mul}, activation={self.activation}"
+        slope = f", slope={self.slope}" if self.activation == "lrelu" else ""
+        return f"{in_features}, {out_features}, lr_mul={self.lr_mul}, activation={self.activation}{slope}"
 
 
 class EqualizedConv2d(nn.Module):

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from alae.lods import resolution_of
+from alae.networks.dense import Dense
 from alae.networks.layers import (
     DETERMINISTIC_NOISE,
     LRELU_SLOPE,
@@ -46,7 +47,9 @@ def _check_lod_alpha(lod: int, alpha: float, num_lods: int) -> None:
 
 class MappingNetwork(nn.Module):
     """F: z [N, latent_dim] → w [N, latent_dim]. Pixel norm, then `num_layers` equalized linear
-    layers latent→latent, each followed by LeakyReLU 0.2 (original MappingF: 8 layers, lr_mul 0.1)."""
+    layers latent→latent, each followed by LeakyReLU 0.2 (original MappingF: 8 layers, lr_mul 0.1).
+    0 layers: the identity, w = z, without the pixel norm (the original's last MNIST model,
+    mnist_ref's MappingFromLatent)."""
 
     def __init__(self, latent_dim: int, num_layers: int = 8, lr_mul: float = 0.1):
         super().__init__()
@@ -55,6 +58,8 @@ class MappingNetwork(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if not self.layers:
+            return z
         x = pixel_norm(z)
         for layer in self.layers:
             x = layer(x)
@@ -62,19 +67,18 @@ class MappingNetwork(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D: codes [N, in_dim] → logits [N]. `num_layers` equalized linear layers in_dim → width → …
-    → width → num_outputs (lr_mul 0.1 in the original); activation between them 'linear' (none:
-    the original MappingD) or 'lrelu'. width None: in_dim (the original's). The logit is output
-    column num_outputs // 2, the one the original reads."""
+    """D: codes [N, in_dim] → logits [N]. `num_layers` linear layers in_dim → width → … → width →
+    num_outputs, equalized (lr_mul 0.1 in the original) or as `dense` builds them; activation
+    between them 'linear' (none: the original MappingD), 'lrelu' (0.2) or 'relu'. width None:
+    in_dim (the original's). The logit is output column num_outputs // 2, the one the original reads."""
 
     def __init__(self, in_dim: int, num_layers: int = 3, num_outputs: int = 1024, activation: str = "linear",
-                 lr_mul: float = 0.1, width: int | None = None):
+                 lr_mul: float = 0.1, width: int | None = None, dense: Dense = Dense()):
         super().__init__()
         width = width or in_dim
         widths = [in_dim] + [width] * (num_layers - 1) + [num_outputs]
         self.layers = nn.ModuleList(
-            EqualizedLinear(widths[i], widths[i + 1], lr_mul=lr_mul,
-                            activation=activation if i < num_layers - 1 else "linear")
+            dense(widths[i], widths[i + 1], activation=activation if i < num_layers - 1 else "linear", lr_mul=lr_mul)
             for i in range(num_layers)
         )
         self.logit_index = num_outputs // 2

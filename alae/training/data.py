@@ -158,7 +158,7 @@ def check_database(path: Path, cfg: Config) -> Dataset:
     """The database at the model's resolution, once it is known to fit the config: it stores every
     resolution the schedule trains at, in the model's number of channels, and the labels a config
     that uses them needs. ConfigError (one line, naming the fields) otherwise."""
-    m, t = cfg.model, cfg.train
+    m, traits, objective = cfg.model, cfg.traits, cfg.train.objective
     images = open_images(path, m.resolution)
     missing = [m.resolution_at(lod) for lod in range(m.num_lods) if m.resolution_at(lod) not in images.resolutions]
     if missing:
@@ -167,18 +167,20 @@ def check_database(path: Path, cfg: Config) -> Dataset:
     if images.channels != m.image_channels:
         raise ConfigError(f"model.image_channels is {m.image_channels} but {path} stores {images.channels}-channel "
                           f"images")
-    if t.prior_labels and not images.has_labels:
-        raise ConfigError(f"train.prior_labels needs class labels, and {path} has none (alae-prepare stores the "
+    if traits.prior_labels and not images.has_labels:
+        raise ConfigError(f"{objective}.prior_labels needs class labels, and {path} has none (alae-prepare stores the "
                           f"labels of MNIST sources)")
-    if t.prior_labels and images.classes != t.prior_components:
-        raise ConfigError(f"train.prior_components is {t.prior_components} but {path} has {images.classes} classes")
-    label_use = "data.labelled" if cfg.data.labelled else "train.categories_from=label" if (
-        t.categories and t.categories_from == "label") else None
+    if traits.prior_labels and images.classes != traits.prior_components:
+        raise ConfigError(f"{objective}.prior_components is {traits.prior_components} but {path} has "
+                          f"{images.classes} classes")
+    label_use = "data.labelled" if cfg.data.labelled else f"{objective}.categories_from=label" if (
+        traits.decoder_labels) else None
     if label_use and not images.has_labels:
         raise ConfigError(f"{label_use} needs class labels, and {path} has none (alae-prepare stores the labels of "
                           f"MNIST sources)")
-    if label_use and images.classes != t.categories:
-        raise ConfigError(f"train.categories is {t.categories} but {path} has {images.classes} classes ({label_use})")
+    if label_use and images.classes != traits.categories:
+        raise ConfigError(f"{objective}.categories is {traits.categories} but {path} has {images.classes} classes "
+                          f"({label_use})")
     return images
 
 

@@ -39,7 +39,7 @@ class LabelledSet:
 
     def __init__(self, database, train_labels: torch.Tensor, cfg: Config):
         self.database, self.seed = database, cfg.train.seed
-        self.indices = balanced_subset(train_labels, cfg.data.labelled, cfg.train.categories, self.seed)
+        self.indices = balanced_subset(train_labels, cfg.data.labelled, cfg.traits.class_head, self.seed)
         self.labels = train_labels[self.indices]
         self._images: dict[int, torch.Tensor] = {}
 

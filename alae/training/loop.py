@@ -3,10 +3,12 @@
 Threads → networks and optimizers → resume or init → the loop (schedule position, data, the
 objective's step, EMA) → at each tick's end: its statistics (one reduction over steps and
 ranks, which is also the divergence check), its records, then the sample grids, checkpoint and
-metrics that are due. Only rank 0 writes files. The objective's step averages gradients over
-ranks explicitly. A step does only what changes per step: the learning rate is written when the
-schedule changes it, batches come from the run's data (`RunData`, opened once) and no statistic
-is read back before the tick ends. The command line around it is `alae.train`.
+metrics that are due. A first SIGINT or SIGTERM ends the loop after its step, as a tick's end
+with a checkpoint (`stop_signal`). Only rank 0 writes files, config.yaml with each checkpoint.
+The objective's step averages gradients over ranks explicitly. A step does only what changes
+per step: the learning rate is written when the schedule changes it, batches come from the
+run's data (`RunData`, opened once) and no statistic is read back before the tick ends. The
+command line around it is `alae.train`.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import torch
 
 import alae.distributed as distributed
 import alae.randomness as randomness
-from alae.config import Config, to_dict
+from alae.config import Config, save_config, to_dict
 from alae.model import COMPUTE_DTYPES, LatentAutoencoder
 from alae.model_files.checkpoint import save_checkpoint
 from alae.model_files.loading import Weights
@@ -36,6 +38,7 @@ from alae.training.run_data import RunData
 from alae.training.samples import save_grids, save_plots
 from alae.training.schedule import Milestones, ema_beta, images_in, phase_at, tick_at
 from alae.training.stats import TickStats
+from alae.training.stop_signal import StopSignal
 
 log = logging.getLogger("alae")
 
@@ -63,6 +66,7 @@ class RunInputs:
     checkpoint: dict | None = None  # its payload (read_resume_checkpoint): networks, optimizers, progress
     init: Weights | None = None  # networks to start a new run from (not used with a checkpoint)
     start_images: int = 0  # with init: the schedule position, in images, to start at
+    notes: tuple[str, ...] = ()  # what the command line found on the way (checkpoints passed over ...), to log
 
 
 def new_networks(cfg: Config, device: torch.device,
@@ -82,12 +86,18 @@ def start_networks(cfg: Config, ctx: distributed.Context, inputs: RunInputs,
     checkpoint, or from --init weights; rank 0's on every rank."""
     model, ema, optimizers = new_networks(cfg, ctx.device, objective)
     progress = Progress()
+    for note in inputs.notes:
+        log.info(note)
     if inputs.checkpoint is not None:
         payload = inputs.checkpoint
         model.load_state_dict(payload["model"])
         ema.load_state_dict(payload["ema"])
         for name, opt in optimizers.items():
+            configured = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
             opt.load_state_dict(payload["optimizers"][name])
+            for group, settings in zip(opt.param_groups, configured):  # lr_mul, gradient_clip: the config's
+                group.pop("lr_mul", None)
+                group.update(settings)
         progress = Progress(**payload["progress"])
         log.info(f"resumed from {inputs.checkpoint_path} at {progress.kimg:.1f} kimg (step {progress.step})")
     elif inputs.init is not None:
@@ -121,10 +131,17 @@ def train(cfg: Config, run_dir: Path, data: RunData, ctx: distributed.Context,
              f"world size {ctx.world_size} on {ctx.device} | {threads} CPU threads ({threads_why})")
     objective = objective_named(t.objective)
     model, ema, optimizers, progress = start_networks(cfg, ctx, inputs, objective)
+    if hasattr(objective, "pretrain") and inputs.checkpoint is None and inputs.init is None:
+        full = data.images(data.resolution)
+        note = objective.pretrain(model, cfg, ctx, lambda index: torch.stack([full[int(i)] for i in index]),
+                                  data.num_train)
+        if note:
+            ema.load_state_dict(model.state_dict())  # the EMA starts from the pre-trained networks
+            log.info(note)
     labelled = data.labelled
     if labelled is not None:
         log.info(f"semi-supervised: the labels of {len(labelled.indices)} training images "
-                 f"({cfg.data.labelled // t.categories} per class)")
+                 f"({cfg.data.labelled // cfg.traits.class_head} per class)")
 
     # --- fixed inputs for the grids and metrics; rank 0's records ------------------------------
     grid_z = model.prior.sample(lg.grid_size**2, randomness.generator(t.seed, "grid")).to(ctx.device)
@@ -149,12 +166,15 @@ def train(cfg: Config, run_dir: Path, data: RunData, ctx: distributed.Context,
                        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                        "progress": asdict(progress)}
             log.info(f"saved {save_checkpoint(run_dir / 'checkpoints', payload, progress.kimg, lg.keep_checkpoints)}")
+            save_config(cfg, run_dir / "config.yaml")  # the run's config is the one its checkpoints hold
         distributed.barrier(ctx.world_size)
 
     total_images = int(round(t.total_kimg * 1000))
+    stop = StopSignal(ctx)  # SIGINT, SIGTERM: finish the step, write a checkpoint, exit (stop_signal.py)
     pbar = progress_bar(total=total_images, initial=progress.images_seen, unit="img", unit_scale=True,
                         disable=not ctx.is_main)
     try:
+        stop.install()
         maintenance_start = time.perf_counter()
         phase = phase_at(t, cfg.model, progress.images_seen)
         start_mse = write_grids(phase) if ctx.is_main else None
@@ -202,8 +222,9 @@ def train(cfg: Config, run_dir: Path, data: RunData, ctx: distributed.Context,
             progress.images_seen += phase.batch
             progress.step += 1
             pbar.update(phase.batch)
+            stopping = stop.agreed()
             done = progress.images_seen >= total_images
-            if not (ticks.reached(progress.images_seen) or done):
+            if not (ticks.reached(progress.images_seen) or done or stopping):
                 continue
 
             # --- the tick's end: statistics (all ranks; may stop the run), records, what is due
@@ -218,10 +239,14 @@ def train(cfg: Config, run_dir: Path, data: RunData, ctx: distributed.Context,
             if records is not None:
                 records.tick(report)
                 pbar.set_postfix_str(report.progress_bar_text(), refresh=False)
-            if (samples.reached(progress.images_seen) or done) and ctx.is_main:
+            if not stopping and (samples.reached(progress.images_seen) or done) and ctx.is_main:
                 end_mse = write_grids(phase)
-            if checkpoints.reached(progress.images_seen) or done:
+            if checkpoints.reached(progress.images_seen) or done or stopping:
                 write_checkpoint()
+            if stopping:
+                interrupted = stop.interrupted(stopping, progress.step, progress.kimg, run_dir)
+                log.info(str(interrupted))
+                raise interrupted
             if lg.metrics and (metric_ticks.reached(progress.images_seen) or done):
                 results = snapshot_metrics(lg.metrics, ema, phase, data, cfg, ctx, progress.kimg)
                 if records is not None:
@@ -229,6 +254,7 @@ def train(cfg: Config, run_dir: Path, data: RunData, ctx: distributed.Context,
             tick_start_time, tick_start_images = time.perf_counter(), progress.images_seen
             tick, maintenance_s = tick_at(progress.images_seen, tick_images), tick_start_time - tick_end_time
     finally:  # also when the run stops: the bar ends its line, TensorBoard gets what it has
+        stop.uninstall()
         pbar.close()
         if records is not None:
             records.close()

@@ -32,8 +32,19 @@ def sine_ease(t: float) -> float:
     return 0.5 - 0.5 * math.cos(math.pi * t)
 
 
+def lr_factor(train: TrainConfig, images_seen: int) -> float:
+    """The factor of train.lr_steps in force after `images_seen` images: that of the last step at or
+    before it (1 before the first)."""
+    factor = 1.0
+    for kimg, step_factor in train.lr_steps:
+        if images_seen >= round(kimg * 1000):
+            factor = step_factor
+    return factor
+
+
 def phase_at(train: TrainConfig, model: ModelConfig, images_seen: int) -> Phase:
-    """The schedule position after `images_seen` real images (global count over all processes)."""
+    """The schedule position after `images_seen` real images (global count over all processes); its
+    learning rate is the lod's times `lr_factor`."""
     num_lods = model.num_lods
     kimg = images_seen / 1000.0
     per_lod = train.kimg_fade + train.kimg_stable
@@ -43,8 +54,10 @@ def phase_at(train: TrainConfig, model: ModelConfig, images_seen: int) -> Phase:
         alpha = 1.0
     else:
         alpha = sine_ease(into_lod / train.kimg_fade)
-    return Phase(lod=lod, alpha=alpha, batch=train.batch_per_lod[lod], lr=train.lr_per_lod[lod],
-                 resolution=model.resolution_at(lod))
+    lr = train.lr_per_lod[lod]
+    if train.lr_steps:
+        lr *= lr_factor(train, images_seen)
+    return Phase(lod=lod, alpha=alpha, batch=train.batch_per_lod[lod], lr=lr, resolution=model.resolution_at(lod))
 
 
 def final_stable_kimg(train: TrainConfig, num_lods: int) -> float:

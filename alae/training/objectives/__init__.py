@@ -1,18 +1,25 @@
-"""Training objectives, one module each behind one interface, chosen by name (`objective_named`).
+"""Training objectives, one module each, chosen by name (`train.objective`): the module's name is the objective's.
 
-An objective module has `make_optimizers(model, cfg) -> {name: optimizer}` and
-`train_step(model, optimizers, batch, phase, cfg, ctx, step) -> {statistic: 0-d tensor}`.
-The names are alae.config.OBJECTIVES (`train.objective`).
+An objective module defines `Options` (its config section, a subclass of
+`alae.config.ObjectiveOptions`: fields, `check`, `traits`), `make_optimizers(model, cfg) ->
+{name: optimizer}` and `train_step(model, optimizers, batch, phase, cfg, ctx, step) ->
+{statistic: 0-d tensor}`. The other modules here are the parts objectives share.
 """
+import importlib
+import pkgutil
+from functools import cache
 from types import ModuleType
 
-from alae.training.objectives import aae, alae, vae, wae_gan, wae_mmd
 
-OBJECTIVES: dict[str, ModuleType] = {"alae": alae, "vae": vae, "aae": aae, "wae_mmd": wae_mmd, "wae_gan": wae_gan}
+@cache
+def objective_names() -> tuple[str, ...]:
+    """The modules of this package that define an objective (`Options`), sorted."""
+    names = (m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg)
+    return tuple(sorted(n for n in names if hasattr(importlib.import_module(f"{__name__}.{n}"), "Options")))
 
 
 def objective_named(name: str) -> ModuleType:
-    """The objective module registered under `name` (KeyError naming the known ones otherwise)."""
-    if name not in OBJECTIVES:
-        raise KeyError(f"no training objective {name!r}; known: {', '.join(OBJECTIVES)}")
-    return OBJECTIVES[name]
+    """The objective module `name` (KeyError naming the known ones otherwise)."""
+    if name not in objective_names():
+        raise KeyError(f"no training objective {name!r}; known: {', '.join(objective_names())}")
+    return importlib.import_module(f"{__name__}.{name}")

@@ -62,9 +62,12 @@ class StepDraws:
 
     def latents(self, purpose: str, name: str) -> torch.Tensor:
         """This rank's rows of a [global batch, latent] standard normal draw."""
-        shape = (self.phase.batch, self.cfg.model.latent_dim)
-        return randomness.global_normal(shape, self.shard.rows, self.cfg.train.seed, self.step, purpose,
-                                        name).to(self.device)
+        return self.normal(purpose, name, self.cfg.model.latent_dim)
+
+    def normal(self, purpose: str, name: str, width: int) -> torch.Tensor:
+        """This rank's rows of a [global batch, width] standard normal draw."""
+        return randomness.global_normal((self.phase.batch, width), self.shard.rows, self.cfg.train.seed, self.step,
+                                        purpose, name).to(self.device)
 
     def prior(self, model: LatentAutoencoder, purpose: str, labels: torch.Tensor | None = None) -> torch.Tensor:
         """This rank's rows of a [global batch, latent] draw from the model's prior; `labels`
@@ -86,12 +89,13 @@ class StepDraws:
         return randomness.per_sample_noise([(model.noise_channels, r, r)], self.shard.global_indices(s, e),
                                            self.device, self.cfg.train.seed, self.step, purpose, "eta")[0]
 
-    def mixing(self, purpose: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(z1, z2, crossover layer per sample) for a step that mixes styles."""
-        t, lod = self.cfg.train, self.phase.lod
-        cross = randomness.crossover_layers(self.phase.batch, self.shard.rows, 2 * (lod + 1), t.style_mixing_prob,
-                                            t.seed, self.step, purpose, "mix",
-                                            per_batch=t.style_mixing == "per_batch").to(self.device)
+    def mixing(self, purpose: str, prob: float, mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z1, z2, crossover layer per sample) for a step that mixes styles with probability `prob`,
+        `mode` per_sample or per_batch (`randomness.crossover_layers`)."""
+        lod = self.phase.lod
+        cross = randomness.crossover_layers(self.phase.batch, self.shard.rows, 2 * (lod + 1), prob,
+                                            self.cfg.train.seed, self.step, purpose, "mix",
+                                            per_batch=mode == "per_batch").to(self.device)
         return self.latents(purpose, "z1"), self.latents(purpose, "z2"), cross
 
     def noise(self, purpose: str, s: int, e: int) -> list[torch.Tensor]:
@@ -135,9 +139,13 @@ def accumulate_gradients(shard: Shard, micro_loss: Callable[[int, int], tuple[to
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, world_size: int) -> None:
-    """Average the gradients of the optimizer's parameters over the ranks, then step."""
+    """Average the gradients of the optimizer's parameters over the ranks, clip their global L2
+    norm to the optimizer's `gradient_clip` (train.gradient_clip; 0: no clipping), then step."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     distributed.average_gradients(params, world_size)
+    clip = optimizer.param_groups[0].get("gradient_clip", 0.0)
+    if clip:
+        torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], clip, foreach=True)
     optimizer.step()
 
 
@@ -170,22 +178,24 @@ def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
 
 def adam(parameters, cfg: Config, lr_mul: float = 1.0) -> torch.optim.Adam:
     """Adam with train.adam_beta1/beta2/eps; `lr_mul` (stored in the param group) scales the
-    schedule's learning rate for this optimizer (the loop applies it at every step)."""
+    schedule's learning rate for this optimizer (the loop applies it at every step), and
+    `gradient_clip` (train.gradient_clip) is read by `optimizer_step`."""
     t = cfg.train
     # foreach: one multi-tensor update per optimizer instead of a loop over parameters (torch
     # picks it by itself only on CUDA); the same arithmetic.
     kwargs = dict(lr=t.lr_per_lod[0], betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps, foreach=True)
-    if lr_mul == 1.0:
-        return torch.optim.Adam(list(parameters), **kwargs)
-    return torch.optim.Adam([{"params": list(parameters), "lr_mul": lr_mul}], **kwargs)
+    group = {"params": list(parameters), "gradient_clip": t.gradient_clip}
+    if lr_mul != 1.0:
+        group["lr_mul"] = lr_mul
+    return torch.optim.Adam([group], **kwargs)
 
 
 def autoencoder_optimizers(model: LatentAutoencoder, cfg: Config) -> dict[str, torch.optim.Adam]:
     """{'autoencoder': Adam on E and G}, and with a discriminator {'adversary': Adam on D (and an
-    AAE's Dy) at train.adversary_lr_mul × the learning rate}: the optimizers of VAE, WAE-MMD and WAE-GAN."""
+    AAE's Dy) at the objective's adversary_lr_mul × the learning rate}: the optimizers of VAE, WAE-MMD and WAE-GAN."""
     optimizers = {"autoencoder": adam([*model.E.parameters(), *model.G.parameters()], cfg)}
     if model.D is not None:
         adversaries = [model.D] + ([model.Dy] if model.Dy is not None else [])
         optimizers["adversary"] = adam([p for d in adversaries for p in d.parameters()], cfg,
-                                       cfg.train.adversary_lr_mul)
+                                       cfg.objective.adversary_lr_mul)
     return optimizers
