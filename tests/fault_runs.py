@@ -17,7 +17,7 @@ import pytest
 from alae import train
 from test_train import TINY, assert_same_state, rows  # noqa: F401  (re-exported to the fault tests)
 
-PROGRESS_BAR = re.compile(r"\s*\d+%\|")  # a tqdm frame
+PROGRESS_BAR = re.compile(r"\s*\d+%\||(.+: )?\S+/\S+ \S+ \(\d+\.\d%\)")  # a tqdm frame, or alae.progress's line
 STARTUP_TIMEOUT_S = 120  # a child's imports and first steps on a busy 2-core machine
 
 

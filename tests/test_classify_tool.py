@@ -60,13 +60,17 @@ def test_classify_writes_predictions_and_one_grid_per_predicted_class(digit_pngs
     assert [r["file"] for r in rows] == [f"d{k:02d}.png" for k in range(DIGITS)]
     probabilities = torch.tensor([[float(r[f"p{k}"]) for k in range(10)] for r in rows], dtype=torch.float64)
     torch.testing.assert_close(probabilities.sum(1), torch.ones(DIGITS, dtype=torch.float64), atol=1e-5, rtol=0)
-    with torch.no_grad():
-        logits = model.E(to_model_range(pixels))[:, 4:]  # E's output after the 4-D z: the class head
-    expected = logits.softmax(1).double()
-    torch.testing.assert_close(probabilities, expected, atol=2e-6, rtol=0)
+    with torch.no_grad():  # the reference in float64: E's output after the 4-D z is the class head
+        expected = model.double().E(to_model_range(pixels).double())[:, 4:].softmax(1)
+    # The tool computes in float32: each dot product of E (fan-in ≤ 784) is within about
+    # fan_in·2^-24 ≈ 5e-5 of Σ|w·x| (≈ 1 for these unit-scale layers), and a softmax moves by at
+    # most half of its logits' largest change, so 1e-4 bounds the rounding on any CPU and batch.
+    torch.testing.assert_close(probabilities, expected, atol=1e-4, rtol=0)
     classes = [int(r["class"]) for r in rows]
-    assert classes == expected.argmax(1).tolist()
-    assert [float(r["probability"]) for r in rows] == pytest.approx(expected.max(1).values.tolist(), abs=2e-6)
+    top2 = expected.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1] > 2e-4).tolist()  # near-ties may go either way in float32
+    assert [c for c, ok in zip(classes, clear) if ok] == [k for k, ok in zip(expected.argmax(1).tolist(), clear) if ok]
+    assert [float(r["probability"]) for r in rows] == pytest.approx(expected.max(1).values.tolist(), abs=1e-4)
     assert len(set(classes)) > 1  # the test sees several grids
     side = 28 * display_scale(28) + 1
     for k in range(10):

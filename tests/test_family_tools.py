@@ -81,17 +81,22 @@ def networks(path):
     return load_networks(path, verbose=False)[1]
 
 
+UNIT_PIXELS = {"vae": True, "wae": True, "aae": False}  # the configs' model.pixel_range: [0, 1] or [-1, 1]
+
+
 def code_of(model, name, x):
-    """The code of images x [N, 1, 28, 28] in [−1, 1] from E's raw output: its first half (the
-    posterior mean) for the VAE, all of it for the deterministic encoders."""
-    out = model.E(x)
+    """The code of images x [N, 1, 28, 28] in [−1, 1] from E's raw output on the config's pixels
+    ((x + 1)/2 for [0, 1]): its first half (the posterior mean) for the VAE, all of it for the
+    deterministic encoders."""
+    out = model.E((x + 1) / 2 if UNIT_PIXELS[name] else x)
     return out[:, :LATENT] if name == "vae" else out
 
 
 def decoded(model, name, z):
-    """Images in [−1, 1] of codes z [N, latent]: the VAE's G emits Bernoulli logits of [0, 1] pixels."""
+    """Images in [−1, 1] of codes z [N, latent]: the VAE's G emits Bernoulli logits of [0, 1]
+    pixels and the WAE's a sigmoid's input (both 2·sigmoid − 1), the AAE's a tanh's input."""
     raw = model.G(z[:, None, :])
-    return 2 * torch.sigmoid(raw) - 1 if name == "vae" else raw
+    return 2 * torch.sigmoid(raw) - 1 if UNIT_PIXELS[name] else torch.tanh(raw)
 
 
 def as_uint8(images):

@@ -99,13 +99,17 @@ def test_held_out_images_and_labels_are_the_databases_last(digits):
 @pytest.mark.parametrize("overrides, message", [
     (["data.holdout=100"], "data.holdout = 100 leaves no training images (100 in"),
     (["train.batch_per_lod=[96]"], "the global batch (96) is larger than the training set (80 images"),
-    (["train.objective=aae", "train.posterior=auto", "train.categories=10", "data.labelled=100"],
-     "data.labelled: 100 labels need 10 images of class"),
     (["model.image_channels=3"], "model.image_channels is 3 but"),
 ])
 def test_data_that_cannot_train_is_a_config_error(digits, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         RunData(digits, digits_config(*overrides))
+
+
+def test_a_labelled_subset_the_classes_cannot_fill_is_a_config_error(digits):
+    cfg = load_config("mnist-aae-semi", ["data.holdout=20", "train.batch_per_lod=[16]", "data.labelled=100"])
+    with pytest.raises(ConfigError, match="data.labelled: 100 labels need 10 images of class"):
+        RunData(digits, cfg)
 
 
 def test_a_batch_only_at_lods_the_schedule_never_reaches_may_exceed_the_split(faces):
