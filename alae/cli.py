@@ -18,6 +18,7 @@ import torch
 
 from alae.errors import USER_ERRORS, UserError
 from alae.files import create_folder, save_json
+from alae.threads import release_threads
 
 RUN_RECORD = "run.json"  # written into every tool output folder: the command that made it
 
@@ -41,6 +42,8 @@ def run_tool(prog: str, body: Callable[[], int | None], on_error: Callable[[str]
     except KeyboardInterrupt as e:
         print(f"{prog}: {str(e) or 'interrupted'}", file=sys.stderr)
         return 128 + getattr(e, "signum", signal.SIGINT)
+    finally:
+        release_threads()  # the tool no longer computes: the others sharing its cores take them back
 
 
 def warn(prog: str, message: str) -> None:

@@ -27,7 +27,7 @@ from alae.model import COMPUTE_DTYPES, LatentAutoencoder
 from alae.model_files.checkpoint import save_checkpoint
 from alae.model_files.loading import Weights
 from alae.progress import progress as progress_bar
-from alae.threads import apply_threads
+from alae.threads import apply_threads, refresh_threads, release_threads
 from alae.training.data import DataPosition
 from alae.training.ema import update_ema
 from alae.training.metrics import reconstruction_mse, snapshot_metrics
@@ -239,6 +239,9 @@ def train(cfg: Config, run_dir: Path, data: RunData, ctx: distributed.Context,
             if records is not None:
                 records.tick(report)
                 pbar.set_postfix_str(report.progress_bar_text(), refresh=False)
+            if (changed := refresh_threads(t.threads)) is not None:  # another run came or went (alae.threads)
+                threads, threads_why = changed
+                log.info(f"{threads} CPU threads from tick {tick + 1} ({threads_why})")
             if not stopping and (samples.reached(progress.images_seen) or done) and ctx.is_main:
                 end_mse = write_grids(phase)
             if checkpoints.reached(progress.images_seen) or done or stopping:
@@ -255,6 +258,7 @@ def train(cfg: Config, run_dir: Path, data: RunData, ctx: distributed.Context,
             tick, maintenance_s = tick_at(progress.images_seen, tick_images), tick_start_time - tick_end_time
     finally:  # also when the run stops: the bar ends its line, TensorBoard gets what it has
         stop.uninstall()
+        release_threads()
         pbar.close()
         if records is not None:
             records.close()
