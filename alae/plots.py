@@ -40,21 +40,24 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
-    """codes [n, d] → (points [n, 2], axis labels): the codes themselves for d = 2, the code
-    against 0 for d = 1, else the first two principal components (labels give the variance share)."""
+def project_2d(codes: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, tuple[str, str], ...]:
+    """codes [n, d] → (points [n, 2], axis labels, then each of `others` [m, d] mapped the same
+    way): the codes themselves for d = 2, the code against 0 for d = 1, else the first two
+    principal components of the codes (labels give the variance share)."""
     codes = np.asarray(codes, dtype=np.float64)
+    others = tuple(np.asarray(o, dtype=np.float64) for o in others)
     n, d = codes.shape
     if d == 2:
-        return codes, ("code 1", "code 2")
+        return (codes, ("code 1", "code 2"), *others)
     if d == 1:
-        return np.concatenate([codes, np.zeros_like(codes)], axis=1), ("code", "")
-    centred = codes - codes.mean(axis=0)
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        return (np.concatenate([codes, np.zeros_like(codes)], axis=1), ("code", ""),
+                *(np.concatenate([o, np.zeros_like(o)], axis=1) for o in others))
+    mean = codes.mean(axis=0)
+    _, singular, vt = np.linalg.svd(codes - mean, full_matrices=False)
     share = singular**2 / max((singular**2).sum(), np.finfo(float).tiny)
-    points = centred @ vt[:2].T
-    return points, (f"PC 1 of the {d}-D codes ({share[0]:.0%} of the variance)",
-                    f"PC 2 of the {d}-D codes ({share[1]:.0%})")
+    return ((codes - mean) @ vt[:2].T, (f"PC 1 of the {d}-D codes ({share[0]:.0%} of the variance)",
+                                        f"PC 2 of the {d}-D codes ({share[1]:.0%})"),
+            *((o - mean) @ vt[:2].T for o in others))
 
 
 def circle_projection(dim: int) -> np.ndarray:
@@ -67,14 +70,14 @@ def circle_projection(dim: int) -> np.ndarray:
 def latent_scatter(codes: np.ndarray, labels: np.ndarray | None, path: str | Path, title: str = "",
                    heads: np.ndarray | None = None, projection: np.ndarray | None = None) -> Path:
     """A scatter of codes [n, d] coloured by integer labels [n] (None: one colour) → PNG at `path`;
-    `heads` [K, d] (cluster heads) are marked and numbered; `projection` [d, 2] replaces
-    `project_2d` (then heads are projected by it too)."""
+    `heads` [K, d] (cluster heads) are marked and numbered, projected as the codes are;
+    `projection` [d, 2] replaces `project_2d`."""
     plt = _figure()
     if projection is not None:
         points, (x_label, y_label) = np.asarray(codes, np.float64) @ projection, (
             f"the {codes.shape[1]}-D codes on the circle projection", "")
-    else:
-        points, (x_label, y_label) = project_2d(codes)
+    else:  # the heads, where there are any, by the codes' own projection
+        points, (x_label, y_label), *marks = project_2d(codes, *([] if heads is None else [heads]))
     fig, ax = plt.subplots(figsize=(6, 5.5))
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7)
@@ -86,7 +89,7 @@ def latent_scatter(codes: np.ndarray, labels: np.ndarray | None, path: str | Pat
                        color=plt.cm.tab10(int(value) % 10))
         ax.legend(markerscale=3, fontsize=8, loc="best", title="label")
     if heads is not None:
-        marks = np.asarray(heads, np.float64) @ projection if projection is not None else np.asarray(heads, np.float64)
+        marks = np.asarray(heads, np.float64) @ projection if projection is not None else marks[0]
         ax.scatter(marks[:, 0], marks[:, 1], marker="x", s=60, color="black", linewidths=2)
         for k, (hx, hy) in enumerate(marks):
             ax.annotate(str(k), (hx, hy), textcoords="offset points", xytext=(4, 4), fontsize=9, weight="bold")

@@ -36,6 +36,13 @@ FAMILY = {
                                  "model.discriminator_width=8"]),
     # The semi-supervised AAE: a class head, two adversaries and the classification phase on a labelled batch.
     "aae_semi": ("mnist-aae-semi", ["data.labelled=10", "model.discriminator_width=8"]),
+    # The step's options of the references (issue 27), all on: ordinary N(0, σ²) layers, gradient
+    # clipping after the ranks' average, noise on the adversary's and the encoder's inputs; the
+    # AAE's learnt cluster heads with their own phase and optimizer.
+    "wae_gan_options": ("mnist-wae-gan", ["model.init=normal", "model.init_std=0.05", "train.gradient_clip=0.5",
+                                          "wae_gan.adversary_input_noise=0.3", "wae_gan.encoder_input_noise=0.01",
+                                          "model.discriminator_width=8"]),
+    "aae_heads": ("mnist-aae-cluster", ["aae.categories=4", "aae.cluster_heads=learnt", "model.discriminator_width=8"]),
 }
 GLOBAL_LABELS = torch.tensor([0, 3, 9, NO_LABEL, 3, 7, NO_LABEL, 1])  # one image of each rank unlabelled
 

@@ -166,6 +166,12 @@ def assert_same_state(a: dict, b: dict):
     ("wae_mmd", []),
     ("wae_gan", []),
     ("alae", []),
+    # Every option of issue 27 at once, the learning-rate step between the two halves.
+    ("wae_gan", ["model.init=normal", "model.init_std=0.05", "train.gradient_clip=0.5", "train.lr_steps=[[0.048, 0.5]]",
+                 "wae_gan.adversary_input_noise=0.3", "wae_gan.encoder_input_noise=0.01", "wae_gan.pretrain_steps=3",
+                 "wae_gan.pretrain_batch=16"]),
+    ("aae", ["aae.categories=4", "aae.cluster_heads=learnt", "aae.shared_encoder_adam=false",
+             "train.lr_steps=[[0.048, 0.5]]"]),
 ])
 def test_resume_continues_bit_for_bit(objective, extra, mnist, tmp_path):
     overrides = [*tiny(objective), *extra]

@@ -19,11 +19,13 @@ def test_two_dimensional_codes_are_shown_as_they_are():
 def test_larger_codes_are_projected_on_their_principal_components():
     rng = np.random.RandomState(1)
     codes = rng.randn(200, 6) * np.array([5.0, 2.0, 1.0, 0.5, 0.2, 0.1]) + 3
-    points, (x_label, y_label) = plots.project_2d(codes)
+    heads = rng.randn(4, 6) * 3
+    points, (x_label, y_label), projected_heads = plots.project_2d(codes, heads)
     reference = PCA(2).fit(codes)
     expected = reference.transform(codes)
     signs = np.sign((points * expected).sum(axis=0))  # components are defined up to sign
     np.testing.assert_allclose(points * signs, expected, atol=1e-9)
+    np.testing.assert_allclose(projected_heads * signs, reference.transform(heads), atol=1e-9)  # other points: the codes' map
     assert "PC 1 of the 6-D codes" in x_label and f"{reference.explained_variance_ratio_[0]:.0%}" in x_label
 
 

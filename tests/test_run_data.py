@@ -12,7 +12,7 @@ from alae import train
 from alae.config import ConfigError, load_config
 from alae.datasets import LMDBDataset, build_database
 from alae.metrics import compute_metrics
-from alae.training.data import DataPosition, make_loader
+from alae.training.data import NO_LABEL, DataPosition, make_loader
 from alae.training.run_data import RunData
 from digit_database import networks, write_digit_database, write_family_model
 
@@ -147,3 +147,34 @@ def test_a_training_run_opens_its_database_once_per_resolution(tmp_path, faces, 
             "log.kimg_per_tick=0.016", "log.kimg_per_sample=1", "log.kimg_per_checkpoint=1", "log.metrics=[mse_rec]"]
     assert train.main(argv) == 0
     assert sorted(opened) == [4, 8]  # lod 0 at 4 px, lod 1 and the model at 8 px; metrics and grids share them
+
+
+def test_the_2d_aaes_labelled_images_are_one_fixed_set_in_both_readers(digits):
+    """aae.labelled_fraction keeps the labels of a set drawn once by train.seed: the same images
+    in every epoch, from memory and through the DataLoader, the held-out labels untouched."""
+    cfg = load_config("mnist-aae-2d", ["data.holdout=20", "train.batch_per_lod=[16]", "aae.labelled_fraction=0.4"])
+    data = RunData(digits, cfg)
+    true = data.labels[:80]
+    kept = data.training_labels != NO_LABEL
+    assert torch.equal(data.training_labels[kept], true[kept])
+    # 80 draws with p = 0.4: mean 32, std 4.4; 6 std either side
+    assert 6 <= int(kept.sum()) <= 58
+    again = RunData(digits, cfg)
+    assert torch.equal(again.training_labels, data.training_labels)
+    assert torch.equal(data.held_out_labels, data.labels[80:])
+    start = DataPosition()
+    from_memory = data.batches(28, 16, 0, 1, 0, start, False, 0)
+    loader = iter(make_loader(data.images(28), 80, 16, 0, 1, 0, start, False, 0, data.training_labels))
+    labels_seen = []
+    for _ in range(10):  # two epochs
+        a, b = next(from_memory), next(loader)
+        assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+        labels_seen.append(a.labels)
+    labelled = torch.cat(labels_seen) != NO_LABEL
+    assert 0 < int(labelled.sum()) < 160
+    other = RunData(digits, load_config("mnist-aae-2d", ["data.holdout=20", "train.batch_per_lod=[16]",
+                                                          "aae.labelled_fraction=0.4", "train.seed=1"]))
+    assert not torch.equal(other.training_labels, data.training_labels)
+    full = RunData(digits, load_config("mnist-aae-2d", ["data.holdout=20", "train.batch_per_lod=[16]",
+                                                         "aae.labelled_fraction=1"]))
+    assert torch.equal(full.training_labels, true)

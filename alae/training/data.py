@@ -116,10 +116,10 @@ def collate_batch(items: list[tuple[torch.Tensor, int]]) -> Batch:
 
 class MirroredImages(Dataset):
     """Wraps an LMDBDataset: item (index, flip) → (uint8 [C, H, W], flipped horizontally if asked;
-    its label, or NO_LABEL)."""
+    its label: `labels[index]` when given (the run's training labels), else the database's, or NO_LABEL)."""
 
-    def __init__(self, images: Dataset):
-        self.images = images
+    def __init__(self, images: Dataset, labels: torch.Tensor | None = None):
+        self.images, self.labels = images, labels
 
     def __len__(self):
         return len(self.images)
@@ -127,7 +127,10 @@ class MirroredImages(Dataset):
     def __getitem__(self, item):
         index, flip = item
         image = self.images[index]
-        label = self.images.label(index) if self.images.has_labels else NO_LABEL
+        if self.labels is not None:
+            label = int(self.labels[index])
+        else:
+            label = self.images.label(index) if self.images.has_labels else NO_LABEL
         return (image.flip(-1) if flip else image), label
 
 
@@ -185,12 +188,13 @@ def check_database(path: Path, cfg: Config) -> Dataset:
 
 
 def make_loader(images: Dataset, num_train: int, global_batch: int, rank: int, world_size: int, seed: int,
-                start: DataPosition, mirror: bool, workers: int) -> DataLoader:
+                start: DataPosition, mirror: bool, workers: int, labels: torch.Tensor | None = None) -> DataLoader:
     """An endless loader of this rank's Batches (uint8 images [B/W, C, R, R], labels) from `start` on,
-    read image by image (in `workers` processes) from `images`, the database at one resolution."""
+    read image by image (in `workers` processes) from `images`, the database at one resolution;
+    `labels` (int64 [num_train]) replace the database's when given."""
     sampler = ShardSampler(num_train, global_batch, rank, world_size, seed, start, mirror)
     return DataLoader(
-        MirroredImages(images),
+        MirroredImages(images, labels),
         batch_size=global_batch // world_size,
         sampler=sampler,
         num_workers=workers,

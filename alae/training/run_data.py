@@ -1,7 +1,8 @@
 """The run's data, opened once, before anything of the run is written: `RunData(path, cfg)`.
 
 One object holds what a run reads of its database: the database at each resolution the
-schedule visits (one `LMDBDataset` each), every image's class label (read once), the held-out
+schedule visits (one `LMDBDataset` each), every image's class label (read once; the training
+batches carry the objective's `training_labels` of them where it defines one), the held-out
 images and labels (the database's last `data.holdout`), the labelled subset of a
 semi-supervised run, and the training split at the current resolution in memory while it is
 small (at most `MEMORY_BUDGET` bytes: the MNIST digits, FFHQ up to 32 px), from which batches
@@ -36,6 +37,7 @@ from alae.training.data import (
     open_images,
 )
 from alae.training.labelled import LabelledSet
+from alae.training.objectives import objective_named
 from alae.training.schedule import phase_at
 
 log = logging.getLogger("alae")
@@ -59,6 +61,10 @@ class RunData:
             check_batch_fits(batch, self.num_train)
         self._images = {self.resolution: full}
         self.labels = database_labels(full)  # int64 [count]
+        # The labels training batches carry, int64 [num_train]: an objective may keep only a fixed set of them.
+        objective = objective_named(cfg.train.objective)
+        self.training_labels = (objective.training_labels(self.labels[:self.num_train], cfg)
+                                if hasattr(objective, "training_labels") else self.labels[:self.num_train])
         self.labelled = (LabelledSet(self, self.labels[:self.num_train], cfg) if cfg.data.labelled else None)
         self._split: tuple[int, torch.Tensor] | None = None  # (resolution, uint8 [num_train, C, R, R])
 
@@ -99,7 +105,7 @@ class RunData:
         from memory when the split fits MEMORY_BUDGET, else through a DataLoader with `workers` processes."""
         split = self.training_split(resolution)
         if split is not None:
-            return memory_batches(split, self.labels[:self.num_train], global_batch, rank, world_size, seed, start,
+            return memory_batches(split, self.training_labels, global_batch, rank, world_size, seed, start,
                                   mirror, pin_memory=torch.cuda.is_available())
         return iter(make_loader(self.images(resolution), self.num_train, global_batch, rank, world_size, seed, start,
-                                mirror, workers))
+                                mirror, workers, self.training_labels))

@@ -10,9 +10,10 @@ Options are the config's `aae` section (`Options`). q(x) by `aae.posterior`: det
 gaussian μ + σ·ε (reparameterised, as a VAE's encoder); universal E(x, η) with η ~ N(0, 1) as an
 extra input channel. The prior is `aae.prior` (any of alae.priors). With `aae.prior_labels` (the
 paper's semi-supervised regularisation), D also sees the one-hot label and the prior sample of
-an image of class k comes from the prior's component k; a share 1 − `aae.labelled_fraction` of
-the images (chosen per global index and step), and every image of a database without labels,
-counts as unlabelled: the extra class K, whose prior samples come from the whole prior.
+an image of class k comes from the prior's component k; the training images outside a fixed
+labelled set (a share `aae.labelled_fraction`, drawn once by `train.seed`: `training_labels`, as
+the paper's labelled images), and every image of a database without labels, count as
+unlabelled: the extra class K, whose prior samples come from the whole prior.
 With `aae.categories` = K, G takes [z, y] (the paper's §4–6): from the label, y is the image's
 one-hot label (supervised: z holds the style); from the encoder, E also gives y = softmax of
 a class head, and the regularisation phase has a second adversary Dy on y, prior samples being
@@ -68,7 +69,7 @@ class Options(CodePrior, ReconstructionCost, Adversary, ObjectiveOptions):
     # extra input channel of N(0, 1)
     posterior: Literal["deterministic", "gaussian", "universal"] = "deterministic"
     prior_labels: StrictBool = False  # D sees the one-hot label, whose class picks the prior's component (AAE §5)
-    labelled_fraction: Fraction = 1.0  # with prior_labels: share of training images whose label is used
+    labelled_fraction: Fraction = 1.0  # with prior_labels: share of training images whose label is used, a set drawn once
     # G takes [z, y], y a one-hot (or softmax) over K = `categories` classes (0: G takes z alone).
     # categories_from encoder: E's softmax head gives y, matched to a categorical prior by a second
     # adversary (AAE §5 semi-supervised: K 10; §6 clustering: K 16 or 30); label: the image's one-hot
@@ -184,14 +185,25 @@ def decoder_code(model: LatentAutoencoder, z: torch.Tensor, logits: torch.Tensor
     return z
 
 
+def training_labels(labels: torch.Tensor, cfg: Config) -> torch.Tensor:
+    """The training images' labels as the run uses them, int64 [num_train]: with `aae.prior_labels`
+    and `aae.labelled_fraction` < 1, only a fixed set keeps its label (each image independently
+    with that probability, drawn once by `train.seed`, as the paper's labelled images), the others
+    are NO_LABEL. `alae.training.run_data` asks the objective for this once, before training."""
+    o = cfg.objective
+    if not o.prior_labels or o.labelled_fraction >= 1:
+        return labels
+    keep = torch.rand(len(labels), generator=randomness.generator(cfg.train.seed, "labelled-images")) < o.labelled_fraction
+    return torch.where(keep, labels, torch.full_like(labels, NO_LABEL))
+
+
 def discriminator_labels(model: LatentAutoencoder, batch: Batch, draws: StepDraws, cfg: Config) -> torch.Tensor | None:
-    """The label D sees per image of this rank, int64 [B/W] in [0, K] (K: unlabelled), or None without prior labels."""
+    """The label D sees per image of this rank, int64 [B/W] in [0, K] (K: unlabelled, the images
+    without a label in the batch: `training_labels`), or None without prior labels."""
     if not model.label_classes:
         return None
     labels = batch.labels.to(torch.int64).clone()  # in [0, K) or NO_LABEL: the loop checked the database's classes
-    keep = torch.rand(draws.phase.batch, generator=randomness.generator(cfg.train.seed, draws.step, "labelled"))
-    unlabelled = (keep[draws.shard.rows] >= cfg.objective.labelled_fraction) | (labels == NO_LABEL)
-    labels[unlabelled] = model.label_classes
+    labels[labels == NO_LABEL] = model.label_classes
     return labels.to(draws.device)
 
 
