@@ -261,6 +261,15 @@ def test_combinations_that_cannot_work_are_one_line_errors_before_training(confi
     assert_nothing_trained(out)
 
 
+def test_a_full_mnist_config_without_its_data_or_with_too_few_digits_is_one_line(mnist, tmp_path, capsys):
+    """mnist60k-* name no database (the 60,000 digits are the user's to prepare) and hold out 10,000."""
+    assert run("mnist60k-vae", tmp_path / "none", 0.032) == 1
+    assert "no training data: give --data PATH" in one_line_error(capsys)
+    assert run("mnist60k-vae", tmp_path / "small", 0.032, data=mnist) == 1  # the embedded 5,000 digits
+    assert "data.holdout = 10000 leaves no training images (5000 in" in one_line_error(capsys)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "small").exists()
+
+
 def test_resuming_an_alae_run_as_a_vae_is_refused_and_changes_nothing(mnist, tmp_path, capsys):
     out = tmp_path / "alae"
     assert run("mnist-alae", out, 0.016, *tiny("alae"), data=mnist) == 0
