@@ -2,7 +2,8 @@
 
 torch starts one intra-op thread per core of the machine. Two processes on the same cores then
 run twice as many threads as there are cores, and OpenMP threads that wait on each other while
-descheduled make both several times slower than one alone (docs/PERFORMANCE.md, "Two runs on one machine").
+descheduled make both several times slower than one alone (docs/PERFORMANCE.md, "Two runs on
+one machine").
 `resolve_threads(0)` ("auto") is:
 
 1. `OMP_NUM_THREADS`, when it is set to a positive whole number (the user's or the scheduler's word);
