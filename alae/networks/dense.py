@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from alae.kernels import bias_act
-from alae.networks.layers import DEFAULT_GAIN, LRELU_SLOPE, EqualizedLinear
+from alae.networks.layers import DEFAULT_GAIN, LRELU_SLOPE, EqualizedLinear, linear_act
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,7 @@ class OrdinaryLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w, b = (self.weight, self.bias) if self.lr_mul == 1 else (self.weight * self.lr_mul, self.bias * self.lr_mul)
-        if self.activation == "linear":
-            return torch.addmm(b, x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation, alpha=self.slope, gain=1)
+        return linear_act(x, w, b, self.activation, self.slope)
 
     def extra_repr(self) -> str:
         out_features, in_features = self.weight.shape

@@ -129,6 +129,14 @@ def _sum_of_shifts(w: torch.Tensor) -> torch.Tensor:
     return w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
 
 
+def linear_act(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, activation: str, slope: float) -> torch.Tensor:
+    """x [N, in] @ w [out, in]ᵀ + b [out], then the activation ('linear', 'lrelu' with `slope`,
+    'relu'; no gain): addmm for 'linear', else the matmul and bias_act's fused bias and activation."""
+    if activation == "linear":
+        return torch.addmm(b, x, w.t())
+    return bias_act(x.matmul(w.t()), b, act=activation, alpha=slope, gain=1)
+
+
 class EqualizedLinear(nn.Module):
     """Fully connected layer with equalized learning rate: [N, in_features] → [N, out_features].
 
@@ -148,11 +156,8 @@ class EqualizedLinear(nn.Module):
         self.activation, self.slope = activation, slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.weight_gain
         b = self.bias if self.lr_mul == 1 else self.bias * self.lr_mul
-        if self.activation == "linear":
-            return torch.addmm(b, x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation, alpha=self.slope, gain=1)
+        return linear_act(x, self.weight * self.weight_gain, b, self.activation, self.slope)
 
     def extra_repr(self) -> str:
         out_features, in_features = self.weight.shape
