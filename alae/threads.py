@@ -156,7 +156,6 @@ def apply_threads(requested: int) -> tuple[int, str]:
     among the sharers of its cores until it exits); returns (threads, why)."""
     if is_automatic(requested) and "entry" not in _registered:
         _registered["entry"] = register()
-        atexit.register(release_threads)
     threads, why = resolve_threads(requested, sharers=sharers() if is_automatic(requested) else 1)
     torch.set_num_threads(threads)
     return threads, why
@@ -165,6 +164,9 @@ def apply_threads(requested: int) -> tuple[int, str]:
 def release_threads() -> None:
     """This process no longer computes: its registration goes (the others take its cores at their next refresh)."""
     unregister(_registered.pop("entry", None))
+
+
+atexit.register(release_threads)  # once per process: a registration never outlives it
 
 
 def refresh_threads(requested: int) -> tuple[int, str] | None:
